@@ -1,0 +1,4 @@
+// Entry point of bin/jepsen-lite.
+import { main } from './cli.js';
+
+await main(process.argv);
