@@ -464,7 +464,10 @@ export class World {
     const invoke = { process: c.id, key, invokeTime: this.nowMs };
     if (roll < 4) {
       c.current = { op: { ...invoke, kind: 'read' }, seq, node: node.id };
-      if (node.raw === null) return this.complete(c, 'fail', {});
+      if (node.raw === null) {
+        this.complete(c, 'fail', {});
+        return;
+      }
       node.pendingReads.set(readCtxKey(c.id, seq), { client: c.id, seq, key, index: null });
       node.raw.readIndex(readCtx(c.id, seq));
     } else {
@@ -478,12 +481,16 @@ export class World {
         cmd = { op: 'cas', client: c.id, seq, key, expect, value };
         c.current = { op: { ...invoke, kind: 'cas', value, expect }, seq, node: node.id };
       }
-      if (node.raw === null) return this.complete(c, 'fail', {});
+      if (node.raw === null) {
+        this.complete(c, 'fail', {});
+        return;
+      }
       try {
         node.raw.propose(encodeCommand(cmd));
       } catch (err) {
         if (!isRaftError(err, 'PROPOSAL_DROPPED')) throw err;
-        return this.complete(c, 'fail', {});
+        this.complete(c, 'fail', {});
+        return;
       }
       node.pendingWrites.set(`${c.id}:${seq}`, { client: c.id, seq });
     }
@@ -586,7 +593,11 @@ export class World {
         return f;
       case 'isolate': {
         const x = this.nodeOf(f.node);
-        for (const y of ids) if (y !== x) links(x, y), links(y, x);
+        for (const y of ids) {
+          if (y === x) continue;
+          links(x, y);
+          links(y, x);
+        }
         return f;
       }
       case 'split': {
