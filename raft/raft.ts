@@ -271,7 +271,10 @@ export class Raft {
     this.reset(this.term);
     this.lead = this.id;
     this.state = 'leader';
-    this.trk.progress.get(this.id)?.becomeReplicate();
+    const self = this.trk.progress.get(this.id);
+    self?.becomeReplicate();
+    // The leader is always active: CheckQuorum counts it (and never clears its mark).
+    if (self !== undefined) self.recentActive = true;
     // Conservatively treat any conf change in the uncommitted tail as pending.
     this.pendingConfIndex = this.log.lastIndex();
     // The empty entry of a new term: committing it commits everything before it (Figure 8).
@@ -326,7 +329,8 @@ export class Raft {
       invariant(m.term === 0, `term set on ${m.type}`);
       // Proposals and read requests forwarded to the leader carry no term (they are local in spirit).
       const term = m.type === 'prop' || m.type === 'readIndex' ? 0 : this.term;
-      this.msgs.push({ ...m, from: this.id, term });
+      // A forwarded message keeps its origin: a transferLeader's `from` names the transferee.
+      this.msgs.push({ ...m, from: m.from === NONE ? this.id : m.from, term });
     }
   }
 
@@ -705,6 +709,8 @@ export class Raft {
       case 'snapStatus':
         if (pr.state !== 'snapshot') return;
         if (m.reject) {
+          // The snapshot never arrived: probe from match + 1, not from after the snapshot.
+          pr.pendingSnapshot = 0;
           pr.becomeProbe();
           // Wait for a heartbeat response before probing again.
           pr.probeSent = true;

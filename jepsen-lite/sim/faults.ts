@@ -10,6 +10,10 @@ export type Fault =
   | { readonly kind: 'delay'; readonly maxExtraMs: number }
   /** Symmetric: one node cut off from all others. */
   | { readonly kind: 'isolate'; readonly node: number }
+  /** Symmetric: whoever leads when the fault starts is cut off (clients keep talking to it). */
+  | { readonly kind: 'isolateLeader' }
+  /** Reactive: the next member to win an election is cut off the moment it wins. */
+  | { readonly kind: 'isolateNextLeader' }
   /** Symmetric: the cluster split in two groups (`side` picks a bit per node). */
   | { readonly kind: 'split'; readonly side: number }
   /** Asymmetric: `node` can receive but its messages to everyone are lost. */
@@ -22,6 +26,8 @@ export type Fault =
   | { readonly kind: 'crash'; readonly node: number }
   /** Crash the current leader. */
   | { readonly kind: 'crashLeader' }
+  /** Crash a majority at once (`pick` chooses which): unsynced writes on all of them are lost. */
+  | { readonly kind: 'crashMajority'; readonly pick: number }
   | { readonly kind: 'slowDisk'; readonly node: number; readonly latencyMs: number }
   /** The node's clock runs at `ratePercent` of real time (ticks faster or slower). */
   | { readonly kind: 'clockSkew'; readonly node: number; readonly ratePercent: number }
@@ -45,6 +51,8 @@ export interface ScheduleOptions {
   readonly nodes: number;
   readonly horizonMs: number;
   readonly maxFaults: number;
+  /** Exactly this many fault events (otherwise up to maxFaults). */
+  readonly exactFaults?: boolean;
   /** Fault kinds to draw from (all when absent). */
   readonly kinds?: readonly Fault['kind'][];
 }
@@ -56,12 +64,15 @@ export function faultArbitrary(nodes: number, kinds?: readonly Fault['kind'][]):
     duplicate: fc.integer({ min: 5, max: 40 }).map((p) => ({ kind: 'duplicate', rate: p / 100 })),
     delay: fc.integer({ min: 5, max: 200 }).map((ms) => ({ kind: 'delay', maxExtraMs: ms })),
     isolate: node.map((n) => ({ kind: 'isolate', node: n })),
+    isolateLeader: fc.constant({ kind: 'isolateLeader' }),
+    isolateNextLeader: fc.constant({ kind: 'isolateNextLeader' }),
     split: fc.integer({ min: 1, max: 2 ** (nodes + 2) - 2 }).map((s) => ({ kind: 'split', side: s })),
     mute: node.map((n) => ({ kind: 'mute', node: n })),
     deafen: node.map((n) => ({ kind: 'deafen', node: n })),
     bridge: fc.tuple(node, node).map(([a, b]) => ({ kind: 'bridge', a, b })),
     crash: node.map((n) => ({ kind: 'crash', node: n })),
     crashLeader: fc.constant({ kind: 'crashLeader' }),
+    crashMajority: fc.nat(1000).map((pick) => ({ kind: 'crashMajority', pick })),
     slowDisk: fc
       .tuple(node, fc.integer({ min: 5, max: 300 }))
       .map(([n, ms]) => ({ kind: 'slowDisk', node: n, latencyMs: ms })),
@@ -84,8 +95,39 @@ export function scheduleArbitrary(o: ScheduleOptions): fc.Arbitrary<FaultEvent[]
     fault: faultArbitrary(o.nodes, o.kinds),
   });
   return fc
-    .array(event, { maxLength: o.maxFaults })
+    .array(event, { minLength: o.exactFaults === true ? o.maxFaults : 0, maxLength: o.maxFaults, size: 'max' })
     .map((evs) => evs.slice().sort((a, b) => a.atMs - b.atMs));
+}
+
+export const FAULT_KINDS: readonly Fault['kind'][] = [
+  'drop',
+  'duplicate',
+  'delay',
+  'isolate',
+  'isolateLeader',
+  'isolateNextLeader',
+  'split',
+  'mute',
+  'deafen',
+  'bridge',
+  'crash',
+  'crashLeader',
+  'crashMajority',
+  'slowDisk',
+  'clockSkew',
+  'member',
+  'transferLeader',
+];
+
+/**
+ * Swarm testing: each run draws its own subset of fault kinds and its own fault count, so some
+ * runs hammer one mechanism (only crashes, only partitions) hard enough to expose rare
+ * interleavings that a uniform mix of every fault would dilute.
+ */
+export function swarmScheduleArbitrary(o: Omit<ScheduleOptions, 'kinds'>): fc.Arbitrary<FaultEvent[]> {
+  return fc
+    .tuple(fc.subarray([...FAULT_KINDS], { minLength: 1 }), fc.integer({ min: 0, max: o.maxFaults }))
+    .chain(([kinds, count]) => scheduleArbitrary({ ...o, kinds, maxFaults: count, exactFaults: true }));
 }
 
 export function describeFault(f: Fault): string {

@@ -5,6 +5,14 @@
 import type { RawNode } from '../../raft/rawnode.js';
 import type { Entry, NodeId } from '../../raft/types.js';
 
+/** What the election restriction sees of a member's log (live: in memory; crashed: on disk). */
+export interface LogView {
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  readonly snapshotIndex: number;
+  termAt(index: number): number;
+}
+
 export interface Violation {
   readonly property: string;
   readonly atMs: number;
@@ -83,6 +91,33 @@ export class SafetyMonitor {
         atMs,
         `index ${e.index}: node ${seen.node} applied term ${seen.term}, node ${node} applied term ${e.term}`,
       );
+    }
+  }
+
+  /**
+   * Committed entries are safe: no voter whose log lacks a committed entry can win an election,
+   * judged by the election restriction alone (votes go to logs at least as up-to-date). This is
+   * the inductive core of Leader Completeness, so a premature commit (Figure 8) is caught the
+   * moment it happens, before any leader overwrites the entry.
+   */
+  checkCommittedSafe(atMs: number, index: number, term: number, voterSets: readonly (readonly NodeId[])[], logs: ReadonlyMap<NodeId, LogView>): void {
+    const holds = (l: LogView): boolean => l.snapshotIndex >= index || (l.lastIndex >= index && l.termAt(index) === term);
+    const upToDate = (x: LogView, y: LogView): boolean => x.lastTerm > y.lastTerm || (x.lastTerm === y.lastTerm && x.lastIndex >= y.lastIndex);
+    const sets = voterSets.filter((v) => v.length > 0);
+    for (const [x, xl] of logs) {
+      if (holds(xl) || !sets.some((v) => v.includes(x))) continue;
+      const electable = sets.every((v) => {
+        let votes = 0;
+        for (const y of v) {
+          const yl = logs.get(y);
+          if (y === x || yl === undefined || upToDate(xl, yl)) votes++;
+        }
+        return votes > v.length / 2;
+      });
+      if (electable) {
+        this.violate('committed-safety', atMs, `entry ${term}/${index} is committed but node ${x} (last ${xl.lastTerm}/${xl.lastIndex}) lacks it and could still win an election`);
+        return;
+      }
     }
   }
 

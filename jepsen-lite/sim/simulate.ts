@@ -4,7 +4,7 @@
 
 import fc from 'fast-check';
 import type { Fault, FaultEvent } from './faults.js';
-import { scheduleArbitrary } from './faults.js';
+import { scheduleArbitrary, swarmScheduleArbitrary } from './faults.js';
 import { type SimBugs, type SimResult, World } from './world.js';
 
 export interface SimulateOptions {
@@ -25,6 +25,7 @@ export interface RunOutcome {
 }
 
 const DEFAULT_HORIZON_MS = 4000;
+const DEFAULT_MAX_FAULTS = 40;
 
 function runWorld(o: SimulateOptions, schedule: readonly FaultEvent[]): SimResult {
   return new World({
@@ -39,12 +40,8 @@ function runWorld(o: SimulateOptions, schedule: readonly FaultEvent[]): SimResul
 
 /** One run from one seed; with `shrink`, a failing schedule is minimised. */
 export function simulate(o: SimulateOptions, shrink = false): RunOutcome {
-  const arb = scheduleArbitrary({
-    nodes: o.nodes,
-    horizonMs: o.horizonMs ?? DEFAULT_HORIZON_MS,
-    maxFaults: o.maxFaults ?? 12,
-    ...(o.kinds === undefined ? {} : { kinds: o.kinds }),
-  });
+  const shape = { nodes: o.nodes, horizonMs: o.horizonMs ?? DEFAULT_HORIZON_MS, maxFaults: o.maxFaults ?? DEFAULT_MAX_FAULTS };
+  const arb = o.kinds === undefined ? swarmScheduleArbitrary(shape) : scheduleArbitrary({ ...shape, kinds: o.kinds });
   let first: { schedule: readonly FaultEvent[]; result: SimResult } | null = null;
   let last: { schedule: readonly FaultEvent[]; result: SimResult } | null = null;
   const details = fc.check(

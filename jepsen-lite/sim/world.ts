@@ -15,7 +15,7 @@ import { EventQueue } from './event-queue.js';
 import { describeFault, type Fault, type FaultEvent } from './faults.js';
 import { SimNetwork } from './network.js';
 import { type NodeTuning, SimNode } from './node.js';
-import { SafetyMonitor, type Violation } from './safety.js';
+import { type LogView, SafetyMonitor, type Violation } from './safety.js';
 
 export interface SimBugs {
   readonly commitPreviousTerm?: boolean;
@@ -152,7 +152,7 @@ export class World {
         },
         data: EMPTY_BYTES,
       });
-      const node = new SimNode(id, disk, this.tuning, (n) => this.prng.int(n), 1 + this.prng.int(3));
+      const node = new SimNode(id, disk, this.tuning, (n) => this.prng.int(n), this.prng.pick([1, 1, 2, 3, 5, 10, 25]));
       this.nodes.set(id, node);
       node.start();
       this.queue.push(this.prng.int(TICK_MS), { type: 'tick', node: id, epoch: node.epoch });
@@ -214,6 +214,28 @@ export class World {
     return true;
   }
 
+  /** Every member's log as an election would judge it: in memory when up, on disk when down. */
+  private logViews(): Map<NodeId, LogView> {
+    const views = new Map<NodeId, LogView>();
+    for (const [id, n] of this.nodes) {
+      if (n.raw !== null) {
+        const log = n.raw.raft.log;
+        views.set(id, { lastIndex: log.lastIndex(), lastTerm: log.lastTerm(), snapshotIndex: log.firstIndex() - 1, termAt: (i) => log.zeroTermOnError(i) });
+      } else {
+        const d = n.disk;
+        const termAt = (i: number): number => {
+          try {
+            return d.term(i);
+          } catch {
+            return 0;
+          }
+        };
+        views.set(id, { lastIndex: d.lastIndex(), lastTerm: termAt(d.lastIndex()), snapshotIndex: d.firstIndex() - 1, termAt });
+      }
+    }
+    return views;
+  }
+
   private liveRawNodes(): Map<NodeId, NonNullable<SimNode['raw']>> {
     const m = new Map<NodeId, NonNullable<SimNode['raw']>>();
     for (const [id, n] of this.nodes) if (n.raw !== null) m.set(id, n.raw);
@@ -223,6 +245,7 @@ export class World {
   private healAndCheckLiveness(): void {
     this.healed = true;
     this.net.healAll();
+    this.active.fill(null);
     for (const [id, n] of this.nodes) {
       n.diskLatencyMs = n.baseDiskLatencyMs;
       n.tickRatePercent = 100;
@@ -383,6 +406,13 @@ export class World {
   private observeRole(n: SimNode): void {
     const r = n.raw!.raft;
     if (r.state === 'leader' && (n.lastRole !== 'leader' || n.lastTerm !== r.term)) {
+      for (let i = 0; i < this.active.length; i++) {
+        if (this.active[i]?.kind !== 'isolateNextLeader') continue;
+        const isolated: Fault = { kind: 'isolate', node: [...this.nodes.keys()].indexOf(n.id) };
+        this.applyFault(isolated, true);
+        this.active[i] = isolated;
+        this.faultLog.push(`${this.nowMs}ms fire isolateNextLeader: ${describeFault(isolated)}`);
+      }
       this.safety.onLeader(this.nowMs, n.id, r.term, n.raw!);
       this.safety.checkLogMatching(this.nowMs, this.liveRawNodes());
     }
@@ -406,6 +436,10 @@ export class World {
     if (send) this.sendAll(rd.messages);
     n.installSnapshot(rd);
     for (const e of rd.committedEntries) {
+      if (e.index > this.safety.maxAppliedIndex) {
+        const cs = n.confState;
+        this.safety.checkCommittedSafe(this.nowMs, e.index, e.term, [cs.voters, cs.votersOutgoing], this.logViews());
+      }
       this.safety.onApply(this.nowMs, n.id, e);
       this.commits++;
       if (e.type === 'confChange') {
@@ -591,15 +625,21 @@ export class World {
       case 'delay':
         this.net.faults.maxExtraDelayMs = start ? f.maxExtraMs : 0;
         return f;
-      case 'isolate': {
-        const x = this.nodeOf(f.node);
+      case 'isolate':
+      case 'isolateLeader': {
+        const x = f.kind === 'isolate' ? this.nodeOf(f.node) : this.leaderId();
+        if (x === null) return null;
         for (const y of ids) {
           if (y === x) continue;
           links(x, y);
           links(y, x);
         }
-        return f;
+        // Ending must unblock the same node, so the concrete node is what is remembered.
+        return { kind: 'isolate', node: ids.indexOf(x) };
       }
+      case 'isolateNextLeader':
+        // Armed now; observeRole isolates the next leader. Ending an unfired one disarms it.
+        return f;
       case 'split': {
         const side = (id: NodeId) => (f.side >> (id - 1)) & 1;
         for (const a of ids) for (const b of ids) if (side(a) !== side(b)) links(a, b);
@@ -635,6 +675,18 @@ export class World {
         }
         if (!n.up) this.restart(x);
         return f;
+      }
+      case 'crashMajority': {
+        if (!start) {
+          for (const id of ids) if (!this.nodes.get(id)!.up) this.restart(id);
+          return f;
+        }
+        const quorum = Math.floor(this.o.nodes / 2) + 1;
+        const victims = ids.filter((id) => this.nodes.get(id)!.up);
+        // Rotate the list by `pick` so different runs crash different majorities.
+        const chosen = victims.map((_, i) => victims[(i + f.pick) % victims.length]!).slice(0, quorum);
+        for (const id of chosen) this.nodes.get(id)!.crash();
+        return chosen.length > 0 ? f : null;
       }
       case 'slowDisk': {
         const n = this.nodes.get(this.nodeOf(f.node))!;

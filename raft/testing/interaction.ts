@@ -41,8 +41,11 @@ const text = new TextDecoder();
 const enc = new TextEncoder();
 
 export function describeEntry(e: Entry): string {
-  if (e.type === 'confChange')
-    return `${e.term}/${e.index} conf ${describeConfChange(decodeConfChange(e.data))}`;
+  if (e.type === 'confChange') {
+    const cc = decodeConfChange(e.data);
+    // An empty change leaves a joint config (whatever its transition).
+    return `${e.term}/${e.index} conf ${cc.changes.length === 0 ? 'leave-joint' : describeConfChange(cc)}`;
+  }
   return `${e.term}/${e.index} normal ${JSON.stringify(text.decode(e.data))}`;
 }
 
