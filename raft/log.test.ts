@@ -460,5 +460,10 @@ function checkProperty<T>(t: Test, prop: fc.IProperty<T>, numRuns: number): void
     ...(path === undefined ? {} : { path }),
   });
   const replay = `FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npx tap ${FILE}`;
-  t.notOk(details.failed, details.failed ? `${fc.defaultReportMessage(details)}\nreplay: ${replay}` : 'held');
+  const cause =
+    details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+  t.notOk(
+    details.failed,
+    details.failed ? `${cause}\n${fc.defaultReportMessage(details)}\nreplay: ${replay}` : 'held',
+  );
 }

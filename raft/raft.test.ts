@@ -513,6 +513,30 @@ t.test('PreVote: a pre-candidate keeps term and vote until it wins the pre-elect
 });
 
 t.test(
+  'PreVote + CheckQuorum: an up-to-date partitioned node cannot disrupt the leader either',
+  async (t) => {
+    const net = new Network([1, 2, 3], { preVote: true, checkQuorum: true });
+    net.elect(1);
+    net.isolate(3);
+    net.tick(5 * ELECTION_TICKS, [3]);
+    t.equal(net.term(3), 1);
+    t.same(net.log(3), net.log(1), "its log is as long as the leader's");
+    net.heal();
+    const mark = net.sent.length;
+    while (net.sentSince(mark, (m) => m.type === 'preVote').length === 0) net.tick(1, [3]);
+    t.same(
+      net.sentSince(mark, (m) => m.type === 'preVoteResp'),
+      [],
+      'followers inside the lease do not answer',
+    );
+    net.tick(2 * ELECTION_TICKS);
+    t.equal(net.role(1), 'leader');
+    t.same([net.term(1), net.term(2), net.term(3)], [1, 1, 1]);
+    t.equal(net.node(3).raft.lead, 1);
+  },
+);
+
+t.test(
   'without PreVote (control): the isolated node inflates its term and deposes the leader on return',
   async (t) => {
     const net = new Network([1, 2, 3]);
@@ -1148,6 +1172,66 @@ t.test(
   },
 );
 
+t.test('membership: a new leader of a joint auto-leave config proposes the leave itself', async (t) => {
+  const net = new Network([1, 2, 3]);
+  net.elect(1);
+  net.add(4, bootstrap([1, 2, 3]));
+  net.add(5, bootstrap([1, 2, 3]));
+  const isLeave = (m: Message) =>
+    m.entries.some((e) => e.type === 'confChange' && decodeConfChange(e.data).changes.length === 0);
+  net.proposeConfChange(1, 'v4 v5');
+  net.stabilize((m) => !isLeave(m));
+  t.same(net.member(2).confState.votersOutgoing, [1, 2, 3], '2 applied the joint config');
+  t.ok(net.queued().some(isLeave), 'leader 1 proposed the leave, but it never went out');
+  net.isolate(1);
+  net.dropQueued();
+  net.elect(2);
+  net.stabilize();
+  for (const id of [2, 3, 4, 5]) {
+    t.same(
+      net.member(id).confChanges.map((cs) => [cs.voters, cs.votersOutgoing]),
+      [
+        [
+          [1, 2, 3, 4, 5],
+          [1, 2, 3],
+        ],
+        [[1, 2, 3, 4, 5], []],
+      ],
+      `${id} left the joint config under leader 2`,
+    );
+  }
+});
+
+t.test(
+  'membership: a joint change removing the leader keeps it leading until the config is left',
+  async (t) => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    net.add(4, bootstrap([1, 2, 3]));
+    net.proposeConfChange(1, 'r1 v4');
+    net.stabilize();
+    t.same(
+      net.member(1).confChanges.map((cs) => [cs.voters, cs.votersOutgoing]),
+      [
+        [
+          [2, 3, 4],
+          [1, 2, 3],
+        ],
+        [[2, 3, 4], []],
+      ],
+    );
+    t.equal(net.role(1), 'follower', 'stepped down once it was no longer a member');
+    net.tick(3 * ELECTION_TICKS);
+    const leaders = net.leaders();
+    t.equal(leaders.length, 1);
+    t.not(leaders[0], 1);
+    net.propose(leaders[0]!, 'after');
+    net.stabilize();
+    for (const id of [2, 3, 4])
+      t.same(net.member(id).applied, ['after'], `${id} applied under the new leader`);
+  },
+);
+
 t.test(
   'membership: jointExplicit stays joint, needs both majorities, and leaves on an explicit proposal',
   async (t) => {
@@ -1168,9 +1252,13 @@ t.test(
     net.propose(1, 'x');
     net.stabilize();
     t.equal(net.committed(1), before, '1, 4, 5 are a majority of the incoming half only');
+    net.node(1).readIndex(ctx('joint-read'));
+    net.stabilize();
+    t.same(readStatesOf(net, 1), [], 'a read needs heartbeat acks from both halves too');
     net.heal();
     net.tick(1, [1]);
     t.equal(net.committed(1), before + 1);
+    t.same(readStatesOf(net, 1), [[before, 'joint-read']], 'answered at the commit index it arrived at');
     net.proposeConfChange(1, 'r5');
     net.stabilize();
     t.same(net.member(1).confState.votersOutgoing, [1, 2, 3], 'another change while joint is refused');
@@ -1306,7 +1394,7 @@ t.test(
         fc.constantFrom(3, 5),
         fc.boolean(),
         fc.boolean(),
-        fc.array(actionArb, { maxLength: 150 }),
+        fc.array(actionArb, { minLength: 100, maxLength: 400 }),
         (size, preVote, checkQuorum, actions) => {
           const ids = Array.from({ length: size }, (_, i) => i + 1);
           const net = new Network(ids, { preVote, checkQuorum, maxSizePerMsgBytes: 200, maxInflightMsgs: 4 });
@@ -1385,5 +1473,10 @@ function checkProperty<T>(t: Test, prop: fc.IProperty<T>, numRuns: number): void
     ...(path === undefined ? {} : { path }),
   });
   const replay = `FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npx tap ${FILE}`;
-  t.notOk(details.failed, details.failed ? `${fc.defaultReportMessage(details)}\nreplay: ${replay}` : 'held');
+  const cause =
+    details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+  t.notOk(
+    details.failed,
+    details.failed ? `${cause}\n${fc.defaultReportMessage(details)}\nreplay: ${replay}` : 'held',
+  );
 }

@@ -907,6 +907,10 @@ export class Raft {
   /** Installs a snapshot from the leader; returns false if it is stale or already covered. */
   restore(s: Snapshot): boolean {
     if (s.metadata.index <= this.log.committed) return false;
+    // Committed entries already handed to the application are still being applied: replacing the
+    // membership now would make their conf changes apply to the snapshot's config. The leader
+    // retries the snapshot once they are applied.
+    if (this.log.applied < this.log.committed) return false;
     invariant(this.state === 'follower', `snapshot restored as ${this.state}`);
     const cs = s.metadata.confState;
     const known = [...cs.voters, ...cs.learners, ...cs.votersOutgoing].includes(this.id);

@@ -95,7 +95,11 @@ export function scheduleArbitrary(o: ScheduleOptions): fc.Arbitrary<FaultEvent[]
     fault: faultArbitrary(o.nodes, o.kinds),
   });
   return fc
-    .array(event, { minLength: o.exactFaults === true ? o.maxFaults : 0, maxLength: o.maxFaults, size: 'max' })
+    .array(event, {
+      minLength: o.exactFaults === true ? o.maxFaults : 0,
+      maxLength: o.maxFaults,
+      size: 'max',
+    })
     .map((evs) => evs.slice().sort((a, b) => a.atMs - b.atMs));
 }
 

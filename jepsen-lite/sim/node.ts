@@ -6,7 +6,7 @@ import { decodeConfChange } from '../../raft/confchange-codec.js';
 import type { RaftBugs } from '../../raft/raft.js';
 import { RawNode } from '../../raft/rawnode.js';
 import type { MemoryStorage } from '../../raft/storage.js';
-import type { ConfState, NodeId, Ready } from '../../raft/types.js';
+import type { ConfState, NodeId, Ready, Snapshot } from '../../raft/types.js';
 import { RegisterMachine } from './app.js';
 
 export interface NodeTuning {
@@ -129,6 +129,16 @@ export class SimNode {
     this.disk.createSnapshot(applied, this.confState, this.app.snapshot());
     const compactTo = applied - this.tuning.compactionLag;
     if (compactTo > this.disk.firstIndex()) this.disk.compact(compactTo);
+  }
+
+  /** A snapshot of the state machine as applied right now. */
+  currentSnapshot(): Snapshot {
+    const log = this.raw!.raft.log;
+    const index = log.applied;
+    return {
+      metadata: { index, term: log.term(index), confState: this.confState },
+      data: this.app.snapshot(),
+    };
   }
 
   isVoter(): boolean {

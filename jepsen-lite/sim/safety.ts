@@ -100,9 +100,17 @@ export class SafetyMonitor {
    * the inductive core of Leader Completeness, so a premature commit (Figure 8) is caught the
    * moment it happens, before any leader overwrites the entry.
    */
-  checkCommittedSafe(atMs: number, index: number, term: number, voterSets: readonly (readonly NodeId[])[], logs: ReadonlyMap<NodeId, LogView>): void {
-    const holds = (l: LogView): boolean => l.snapshotIndex >= index || (l.lastIndex >= index && l.termAt(index) === term);
-    const upToDate = (x: LogView, y: LogView): boolean => x.lastTerm > y.lastTerm || (x.lastTerm === y.lastTerm && x.lastIndex >= y.lastIndex);
+  checkCommittedSafe(
+    atMs: number,
+    index: number,
+    term: number,
+    voterSets: readonly (readonly NodeId[])[],
+    logs: ReadonlyMap<NodeId, LogView>,
+  ): void {
+    const holds = (l: LogView): boolean =>
+      l.snapshotIndex >= index || (l.lastIndex >= index && l.termAt(index) === term);
+    const upToDate = (x: LogView, y: LogView): boolean =>
+      x.lastTerm > y.lastTerm || (x.lastTerm === y.lastTerm && x.lastIndex >= y.lastIndex);
     const sets = voterSets.filter((v) => v.length > 0);
     for (const [x, xl] of logs) {
       if (holds(xl) || !sets.some((v) => v.includes(x))) continue;
@@ -115,7 +123,11 @@ export class SafetyMonitor {
         return votes > v.length / 2;
       });
       if (electable) {
-        this.violate('committed-safety', atMs, `entry ${term}/${index} is committed but node ${x} (last ${xl.lastTerm}/${xl.lastIndex}) lacks it and could still win an election`);
+        this.violate(
+          'committed-safety',
+          atMs,
+          `entry ${term}/${index} is committed but node ${x} (last ${xl.lastTerm}/${xl.lastIndex}) lacks it and could still win an election`,
+        );
         return;
       }
     }

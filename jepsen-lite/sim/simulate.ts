@@ -40,8 +40,13 @@ function runWorld(o: SimulateOptions, schedule: readonly FaultEvent[]): SimResul
 
 /** One run from one seed; with `shrink`, a failing schedule is minimised. */
 export function simulate(o: SimulateOptions, shrink = false): RunOutcome {
-  const shape = { nodes: o.nodes, horizonMs: o.horizonMs ?? DEFAULT_HORIZON_MS, maxFaults: o.maxFaults ?? DEFAULT_MAX_FAULTS };
-  const arb = o.kinds === undefined ? swarmScheduleArbitrary(shape) : scheduleArbitrary({ ...shape, kinds: o.kinds });
+  const shape = {
+    nodes: o.nodes,
+    horizonMs: o.horizonMs ?? DEFAULT_HORIZON_MS,
+    maxFaults: o.maxFaults ?? DEFAULT_MAX_FAULTS,
+  };
+  const arb =
+    o.kinds === undefined ? swarmScheduleArbitrary(shape) : scheduleArbitrary({ ...shape, kinds: o.kinds });
   let first: { schedule: readonly FaultEvent[]; result: SimResult } | null = null;
   let last: { schedule: readonly FaultEvent[]; result: SimResult } | null = null;
   const details = fc.check(

@@ -152,7 +152,13 @@ export class World {
         },
         data: EMPTY_BYTES,
       });
-      const node = new SimNode(id, disk, this.tuning, (n) => this.prng.int(n), this.prng.pick([1, 1, 2, 3, 5, 10, 25]));
+      const node = new SimNode(
+        id,
+        disk,
+        this.tuning,
+        (n) => this.prng.int(n),
+        this.prng.pick([1, 1, 2, 3, 5, 10, 25]),
+      );
       this.nodes.set(id, node);
       node.start();
       this.queue.push(this.prng.int(TICK_MS), { type: 'tick', node: id, epoch: node.epoch });
@@ -204,11 +210,11 @@ export class World {
     try {
       this.handle(next.event);
     } catch (err) {
-      if (err instanceof RaftError && err.code === 'INVARIANT') {
-        this.safety.violations.push({ property: 'raft-invariant', atMs: this.nowMs, detail: err.message });
-        return false;
-      }
-      throw err;
+      // Any exception escaping raft or the host is a bug: an invariant, or an input raft refused.
+      const property = err instanceof RaftError && err.code === 'INVARIANT' ? 'raft-invariant' : 'exception';
+      const detail = err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err);
+      this.safety.violations.push({ property, atMs: this.nowMs, detail });
+      return false;
     }
     if (this.steps % 500 === 0) this.safety.checkLogMatching(this.nowMs, this.liveRawNodes());
     return true;
@@ -220,7 +226,12 @@ export class World {
     for (const [id, n] of this.nodes) {
       if (n.raw !== null) {
         const log = n.raw.raft.log;
-        views.set(id, { lastIndex: log.lastIndex(), lastTerm: log.lastTerm(), snapshotIndex: log.firstIndex() - 1, termAt: (i) => log.zeroTermOnError(i) });
+        views.set(id, {
+          lastIndex: log.lastIndex(),
+          lastTerm: log.lastTerm(),
+          snapshotIndex: log.firstIndex() - 1,
+          termAt: (i) => log.zeroTermOnError(i),
+        });
       } else {
         const d = n.disk;
         const termAt = (i: number): number => {
@@ -230,7 +241,12 @@ export class World {
             return 0;
           }
         };
-        views.set(id, { lastIndex: d.lastIndex(), lastTerm: termAt(d.lastIndex()), snapshotIndex: d.firstIndex() - 1, termAt });
+        views.set(id, {
+          lastIndex: d.lastIndex(),
+          lastTerm: termAt(d.lastIndex()),
+          snapshotIndex: d.firstIndex() - 1,
+          termAt,
+        });
       }
     }
     return views;
@@ -396,7 +412,7 @@ export class World {
         continue;
       }
       n.inflightReady = rd;
-      if (this.o.bugs?.skipPersistBeforeSend === true) this.sendAll(rd.messages);
+      if (this.o.bugs?.skipPersistBeforeSend === true) this.sendAll(n, rd.messages);
       this.queue.push(this.nowMs + n.diskLatencyMs, { type: 'diskDone', node: n.id, epoch: n.epoch });
       return;
     }
@@ -420,8 +436,11 @@ export class World {
     n.lastTerm = r.term;
   }
 
-  private sendAll(msgs: readonly Message[]): void {
-    for (const m of msgs) {
+  private sendAll(n: SimNode, msgs: readonly Message[]): void {
+    for (const raw of msgs) {
+      // Like etcd's transport, a snapshot goes out as the sender's current applied state: the
+      // stored one may predate the recipient's addition and would be refused.
+      const m = raw.type === 'snap' ? { ...raw, snapshot: n.currentSnapshot() } : raw;
       const fate = this.net.fate(m);
       if (!fate.delivered) {
         if (m.type === 'snap') this.reportSnapshot(m.from, m.to, false);
@@ -433,12 +452,18 @@ export class World {
 
   private finishReady(n: SimNode, rd: Ready, send: boolean): void {
     const raw = n.raw!;
-    if (send) this.sendAll(rd.messages);
+    if (send) this.sendAll(n, rd.messages);
     n.installSnapshot(rd);
     for (const e of rd.committedEntries) {
       if (e.index > this.safety.maxAppliedIndex) {
         const cs = n.confState;
-        this.safety.checkCommittedSafe(this.nowMs, e.index, e.term, [cs.voters, cs.votersOutgoing], this.logViews());
+        this.safety.checkCommittedSafe(
+          this.nowMs,
+          e.index,
+          e.term,
+          [cs.voters, cs.votersOutgoing],
+          this.logViews(),
+        );
       }
       this.safety.onApply(this.nowMs, n.id, e);
       this.commits++;
