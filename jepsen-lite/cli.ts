@@ -110,20 +110,28 @@ export function runSimCommand(flags: SimFlags, out: (line: string) => void): num
   return totals.failedRuns > 0 ? 1 : 0;
 }
 
-export function buildProgram(out: (line: string) => void, setExit: (code: number) => void): Command {
+/** `configure` is applied before subcommands are added, so they inherit it (tests override exits). */
+export function buildProgram(
+  out: (line: string) => void,
+  setExit: (code: number) => void,
+  configure?: (c: Command) => void,
+): Command {
   const program = new Command('jepsen-lite')
     .description('Fault injection and history checking for netcd')
     .showHelpAfterError();
+  configure?.(program);
   program
     .command('sim')
     .description('run the deterministic cluster simulator over seeded fault schedules')
     .option('--seed <n>', 'seed of the first run (run i uses seed + i)', intArg('seed', 0, 2 ** 32 - 1), 1)
     .option('--runs <n>', 'number of runs', intArg('runs', 1, 1_000_000), 100)
     .addOption(
-      new Option('--nodes <n>', 'voting members (plus two spares for membership changes)')
-        .choices(['3', '5'])
-        .default('3')
-        .argParser(Number),
+      new Option('--nodes <n>', 'voting members, 3 or 5 (plus two spares for membership changes)')
+        .default(3)
+        .argParser((v: string) => {
+          if (v !== '3' && v !== '5') throw new InvalidArgumentError('Allowed choices are 3, 5.');
+          return Number(v);
+        }),
     )
     .option(
       '--steps <n>',

@@ -570,22 +570,27 @@ t.test('property: one ok read changed to a value never written makes a violation
   t.pass('300 mutations checked');
 });
 
-t.test('property: a stale read appended to a real execution is a violation found and shrunk', async (t) => {
-  fc.assert(
-    fc.property(executionArb, ({ steps, ...options }) => {
-      const tail = staleTail(steps.length).map((op) => ({ ...op, key: 'x' }));
-      const result = checkRegisterHistory([...executedHistory(steps, options), ...tail]);
-      return (
-        result.verdict === 'violation' &&
-        result.key === 'x' &&
-        result.minimal.length === 3 &&
-        result.minimal.every((op) => tail.includes(op))
-      );
-    }),
-    { numRuns: 200 },
-  );
-  t.pass('200 stale reads checked');
-});
+t.test(
+  'property: a stale read appended to a real execution is a violation, shrunk to at most 3 ops',
+  async (t) => {
+    fc.assert(
+      fc.property(executionArb, ({ steps, ...options }) => {
+        const tail = staleTail(steps.length).map((op) => ({ ...op, key: 'x' }));
+        const result = checkRegisterHistory([...executedHistory(steps, options), ...tail]);
+        // The minimal history is some non-linearizable subset no larger than the stale tail: with
+        // recurring values it can be another one (a failed cas whose expected value never changed).
+        return (
+          result.verdict === 'violation' &&
+          result.key === 'x' &&
+          result.minimal.length <= 3 &&
+          !bruteForceLinearizable(result.minimal)
+        );
+      }),
+      { numRuns: 200 },
+    );
+    t.pass('200 stale reads checked');
+  },
+);
 
 /** Tries every order (and every subset of the unknown ops) of a small history: the specification, slowly. */
 function bruteForceLinearizable(keyOps: readonly RegisterOp[]): boolean {
