@@ -1,7 +1,4 @@
-// Proves membership changes on the tracker: simple changes move at most one voter, joint configs
-// are entered and left with learners_next handled like etcd-raft, invalid changes fail with
-// CONF_CHANGE_INVALID and leave the tracker untouched, the conf change codec round-trips, and
-// random change sequences keep every tracker invariant.
+// Proves simple/joint membership changes, their validation (tracker untouched on error), codec, and invariants.
 
 import fc from 'fast-check';
 import t, { type Test } from 'tap';

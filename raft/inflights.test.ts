@@ -1,5 +1,4 @@
-// Proves the inflight window fills by count or bytes, frees in order on acks (and one slot on a
-// heartbeat ack), and matches a plain queue model however long it runs.
+// Proves the inflight window fills by count or bytes, frees in order on acks, and matches a queue model.
 
 import fc from 'fast-check';
 import t, { type Test } from 'tap';

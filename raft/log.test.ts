@@ -1,6 +1,4 @@
-// Proves RaftLog's contract: terms and slices across storage + unstable, the follower's
-// maybeAppend and conflict search, the Figure 8 commit rule, applied <= committed <= last, and
-// agreement with an array model under random appends, persists, commits and compactions.
+// Proves RaftLog's contract (terms, slices, maybeAppend, conflict search, Figure 8 commit, bounds) and a model.
 
 import fc from 'fast-check';
 import t, { type Test } from 'tap';

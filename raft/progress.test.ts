@@ -1,6 +1,4 @@
-// Proves the leader's per-follower Progress: probe/replicate/snapshot transitions set `next` like
-// etcd-raft, rejections back off without passing `match`, pausing follows the state, and
-// match < next holds under any sequence of operations.
+// Proves Progress transitions set next like etcd-raft, rejections back off, pausing follows state, match < next.
 
 import fc from 'fast-check';
 import t, { type Test } from 'tap';

@@ -1,6 +1,4 @@
-// Proves the quorum arithmetic: the committed index of a majority (and of a joint pair) equals a
-// brute-force "largest index a majority has reached", and election results equal a brute-force
-// count; also the tracker's quorum-based questions (commit, CheckQuorum activity, vote tally).
+// Proves majority/joint commit and vote results equal brute-force counting, and the tracker's quorum questions.
 
 import fc from 'fast-check';
 import t, { type Test } from 'tap';

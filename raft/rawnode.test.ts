@@ -1,6 +1,4 @@
-// Proves RawNode's contract with the application: what each Ready carries (and carries once),
-// when it must be fsync'd, how advance() moves applied and stable state, restart from storage,
-// config validation, and the coded errors of step() and propose().
+// Proves RawNode's Ready/advance contract, fsync needs, restart from storage, config checks and coded errors.
 
 import t from 'tap';
 import { encodeConfChange } from './confchange-codec.js';

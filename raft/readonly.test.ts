@@ -1,5 +1,4 @@
-// Proves the leader's ReadIndex queue: requests keyed by context, acks collected per request,
-// and advance() releasing every request up to the acknowledged one, in arrival order.
+// Proves the ReadIndex queue: requests keyed by context, acks per request, release in arrival order.
 
 import t from 'tap';
 import { contextKey, ReadOnly } from './readonly.js';

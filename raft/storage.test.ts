@@ -1,5 +1,4 @@
-// Proves MemoryStorage behaves like etcd-raft's: index/term bounds, byte-limited reads, compaction,
-// snapshots, conflict-truncating appends — and matches a plain array model under random operations.
+// Proves MemoryStorage matches etcd-raft's (bounds, byte limits, compaction, snapshots, appends) and an array model.
 
 import fc from 'fast-check';
 import t, { type Test } from 'tap';

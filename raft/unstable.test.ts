@@ -1,5 +1,4 @@
-// Proves the unstable log keeps entries[i].index === offset + i through appends, truncations,
-// stabilisation and snapshot restore, and answers first/last index and terms like etcd-raft's.
+// Proves the unstable log keeps entries[i].index === offset + i and answers indexes and terms like etcd-raft's.
 
 import fc from 'fast-check';
 import t, { type Test } from 'tap';
