@@ -7,7 +7,7 @@ t.test('pops in (time, insertion) order for any pushes', async (t) => {
   fc.assert(
     fc.property(fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 200 }), (times) => {
       const q = new EventQueue<number>();
-      times.forEach((at, i) => q.push(at, i));
+      for (const [i, at] of times.entries()) q.push(at, i);
       const expected = times.map((at, i) => ({ at, i })).sort((a, b) => a.at - b.at || a.i - b.i);
       const got: { at: number; i: number }[] = [];
       for (let e = q.pop(); e !== undefined; e = q.pop()) got.push({ at: e.atMs, i: e.event });
