@@ -1,7 +1,8 @@
 // Proves simple/joint membership changes, their validation (tracker untouched on error), codec, and invariants.
 
 import fc from 'fast-check';
-import t, { type Test } from 'tap';
+import t from 'tap';
+import { propertyChecker } from '../test/property.js';
 import {
   type ChangeResult,
   changeConfig,
@@ -23,6 +24,7 @@ import { describeConfig, ProgressTracker } from './tracker.js';
 import type { ConfChange, ConfChangeSingle, ConfState } from './types.js';
 
 const FILE = 'raft/confchange.test.ts';
+const checkProperty = propertyChecker(FILE);
 const INVALID = { name: 'RaftError', code: 'CONF_CHANGE_INVALID' };
 const LAST_INDEX = 10;
 
@@ -290,21 +292,3 @@ t.test(
     );
   },
 );
-
-/** Runs a property; on failure reports fast-check's counterexample and a replay command. */
-function checkProperty<T>(t: Test, prop: fc.IProperty<T>, numRuns: number): void {
-  const seed = process.env.FC_SEED;
-  const path = process.env.FC_PATH;
-  const details = fc.check(prop, {
-    numRuns,
-    ...(seed === undefined ? {} : { seed: Number(seed) }),
-    ...(path === undefined ? {} : { path }),
-  });
-  const replay = `FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npx tap ${FILE}`;
-  const cause =
-    details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
-  t.notOk(
-    details.failed,
-    details.failed ? `${cause}\n${fc.defaultReportMessage(details)}\nreplay: ${replay}` : 'held',
-  );
-}

@@ -1,10 +1,12 @@
 // Proves the inflight window fills by count or bytes, frees in order on acks, and matches a queue model.
 
 import fc from 'fast-check';
-import t, { type Test } from 'tap';
+import t from 'tap';
+import { propertyChecker } from '../test/property.js';
 import { Inflights } from './inflights.js';
 
 const FILE = 'raft/inflights.test.ts';
+const checkProperty = propertyChecker(FILE);
 
 t.test('the window is full after maxCount messages', async (t) => {
   const w = new Inflights(3, 0);
@@ -122,21 +124,3 @@ t.test('property: count, fullness and freeing match a queue model over long runs
     300,
   );
 });
-
-/** Runs a property; on failure reports fast-check's counterexample and a replay command. */
-function checkProperty<T>(t: Test, prop: fc.IProperty<T>, numRuns: number): void {
-  const seed = process.env.FC_SEED;
-  const path = process.env.FC_PATH;
-  const details = fc.check(prop, {
-    numRuns,
-    ...(seed === undefined ? {} : { seed: Number(seed) }),
-    ...(path === undefined ? {} : { path }),
-  });
-  const replay = `FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npx tap ${FILE}`;
-  const cause =
-    details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
-  t.notOk(
-    details.failed,
-    details.failed ? `${cause}\n${fc.defaultReportMessage(details)}\nreplay: ${replay}` : 'held',
-  );
-}

@@ -1,12 +1,14 @@
 // Proves RaftLog's contract (terms, slices, maybeAppend, conflict search, Figure 8 commit, bounds) and a model.
 
 import fc from 'fast-check';
-import t, { type Test } from 'tap';
+import t from 'tap';
+import { propertyChecker } from '../test/property.js';
 import { NO_LIMIT, RaftLog } from './log.js';
 import { MemoryStorage } from './storage.js';
 import { type Entry, emptyConfState, type Snapshot } from './types.js';
 
 const FILE = 'raft/log.test.ts';
+const checkProperty = propertyChecker(FILE);
 const INVARIANT = { name: 'RaftError', code: 'INVARIANT' };
 const COMPACTED = { name: 'RaftError', code: 'COMPACTED' };
 
@@ -447,21 +449,3 @@ t.test(
     );
   },
 );
-
-/** Runs a property; on failure reports fast-check's counterexample and a replay command. */
-function checkProperty<T>(t: Test, prop: fc.IProperty<T>, numRuns: number): void {
-  const seed = process.env.FC_SEED;
-  const path = process.env.FC_PATH;
-  const details = fc.check(prop, {
-    numRuns,
-    ...(seed === undefined ? {} : { seed: Number(seed) }),
-    ...(path === undefined ? {} : { path }),
-  });
-  const replay = `FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npx tap ${FILE}`;
-  const cause =
-    details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
-  t.notOk(
-    details.failed,
-    details.failed ? `${cause}\n${fc.defaultReportMessage(details)}\nreplay: ${replay}` : 'held',
-  );
-}

@@ -1,10 +1,12 @@
 // Proves Progress transitions set next like etcd-raft, rejections back off, pausing follows state, match < next.
 
 import fc from 'fast-check';
-import t, { type Test } from 'tap';
+import t from 'tap';
+import { propertyChecker } from '../test/property.js';
 import { Progress } from './progress.js';
 
 const FILE = 'raft/progress.test.ts';
+const checkProperty = propertyChecker(FILE);
 
 function progress(
   state: 'probe' | 'replicate' | 'snapshot',
@@ -206,21 +208,3 @@ t.test('property: match < next and match never decreases under any operation seq
     500,
   );
 });
-
-/** Runs a property; on failure reports fast-check's counterexample and a replay command. */
-function checkProperty<T>(t: Test, prop: fc.IProperty<T>, numRuns: number): void {
-  const seed = process.env.FC_SEED;
-  const path = process.env.FC_PATH;
-  const details = fc.check(prop, {
-    numRuns,
-    ...(seed === undefined ? {} : { seed: Number(seed) }),
-    ...(path === undefined ? {} : { path }),
-  });
-  const replay = `FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npx tap ${FILE}`;
-  const cause =
-    details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
-  t.notOk(
-    details.failed,
-    details.failed ? `${cause}\n${fc.defaultReportMessage(details)}\nreplay: ${replay}` : 'held',
-  );
-}

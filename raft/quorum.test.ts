@@ -1,12 +1,14 @@
 // Proves majority/joint commit and vote results equal brute-force counting, and the tracker's quorum questions.
 
 import fc from 'fast-check';
-import t, { type Test } from 'tap';
+import t from 'tap';
+import { propertyChecker } from '../test/property.js';
 import { jointCommitted, jointVote, majorityCommitted, majorityVote, type VoteResult } from './quorum.js';
 import { ProgressTracker } from './tracker.js';
 import type { NodeId } from './types.js';
 
 const FILE = 'raft/quorum.test.ts';
+const checkProperty = propertyChecker(FILE);
 const MAX = Number.MAX_SAFE_INTEGER;
 
 const set = (...ids: NodeId[]): ReadonlySet<NodeId> => new Set(ids);
@@ -190,21 +192,3 @@ t.test('tracker.tallyVotes counts voter answers once and reports the result', as
   trk.resetVotes();
   t.same(trk.tallyVotes(), { granted: 0, rejected: 0, result: 'pending' });
 });
-
-/** Runs a property; on failure reports fast-check's counterexample and a replay command. */
-function checkProperty<T>(t: Test, prop: fc.IProperty<T>, numRuns: number): void {
-  const seed = process.env.FC_SEED;
-  const path = process.env.FC_PATH;
-  const details = fc.check(prop, {
-    numRuns,
-    ...(seed === undefined ? {} : { seed: Number(seed) }),
-    ...(path === undefined ? {} : { path }),
-  });
-  const replay = `FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npx tap ${FILE}`;
-  const cause =
-    details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
-  t.notOk(
-    details.failed,
-    details.failed ? `${cause}\n${fc.defaultReportMessage(details)}\nreplay: ${replay}` : 'held',
-  );
-}

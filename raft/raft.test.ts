@@ -1,7 +1,8 @@
 // Proves raft end to end through RawNode on an in-test network, with election and log safety checked every Ready.
 
 import fc from 'fast-check';
-import t, { type Test } from 'tap';
+import t from 'tap';
+import { propertyChecker } from '../test/property.js';
 import { changeConfig } from './confchange.js';
 import { decodeConfChange, parseConfChanges } from './confchange-codec.js';
 import { isRaftError } from './errors.js';
@@ -26,6 +27,7 @@ import {
 } from './types.js';
 
 const FILE = 'raft/raft.test.ts';
+const checkProperty = propertyChecker(FILE);
 const ELECTION_TICKS = 10;
 /** Bound on delivery rounds in one stabilize(): a network that never settles is a bug. */
 const MAX_DELIVERY_ROUNDS = 10_000;
@@ -1511,21 +1513,3 @@ t.test(
     );
   },
 );
-
-/** Runs a property; on failure reports fast-check's counterexample and a replay command. */
-function checkProperty<T>(t: Test, prop: fc.IProperty<T>, numRuns: number): void {
-  const seed = process.env.FC_SEED;
-  const path = process.env.FC_PATH;
-  const details = fc.check(prop, {
-    numRuns,
-    ...(seed === undefined ? {} : { seed: Number(seed) }),
-    ...(path === undefined ? {} : { path }),
-  });
-  const replay = `FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npx tap ${FILE}`;
-  const cause =
-    details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
-  t.notOk(
-    details.failed,
-    details.failed ? `${cause}\n${fc.defaultReportMessage(details)}\nreplay: ${replay}` : 'held',
-  );
-}

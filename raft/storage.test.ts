@@ -1,13 +1,14 @@
 // Proves MemoryStorage matches etcd-raft's (bounds, byte limits, compaction, snapshots, appends) and an array model.
 
 import fc from 'fast-check';
-import t, { type Test } from 'tap';
-
+import t from 'tap';
+import { propertyChecker } from '../test/property.js';
 import { isRaftError } from './errors.js';
 import { limitSize, MemoryStorage } from './storage.js';
 import { type ConfState, type Entry, emptyConfState, entrySizeBytes, type Snapshot } from './types.js';
 
 const FILE = 'raft/storage.test.ts';
+const checkProperty = propertyChecker(FILE);
 
 const ent = (index: number, term: number, size = 0): Entry => ({
   index,
@@ -339,21 +340,3 @@ t.test('property: append/compact/entries/term agree with an array model', async 
   // Sanity: the sizes used above match the storage's notion of entry size.
   t.equal(entrySizeBytes(ent(1, 3, 30)), 54);
 });
-
-/** Runs a property; on failure reports fast-check's counterexample and a replay command. */
-function checkProperty<T>(t: Test, prop: fc.IProperty<T>, numRuns: number): void {
-  const seed = process.env.FC_SEED;
-  const path = process.env.FC_PATH;
-  const details = fc.check(prop, {
-    numRuns,
-    ...(seed === undefined ? {} : { seed: Number(seed) }),
-    ...(path === undefined ? {} : { path }),
-  });
-  const replay = `FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npx tap ${FILE}`;
-  const cause =
-    details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
-  t.notOk(
-    details.failed,
-    details.failed ? `${cause}\n${fc.defaultReportMessage(details)}\nreplay: ${replay}` : 'held',
-  );
-}

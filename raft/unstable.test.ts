@@ -1,11 +1,13 @@
 // Proves the unstable log keeps entries[i].index === offset + i and answers indexes and terms like etcd-raft's.
 
 import fc from 'fast-check';
-import t, { type Test } from 'tap';
+import t from 'tap';
+import { propertyChecker } from '../test/property.js';
 import { type Entry, emptyConfState, type Snapshot } from './types.js';
 import { Unstable } from './unstable.js';
 
 const FILE = 'raft/unstable.test.ts';
+const checkProperty = propertyChecker(FILE);
 
 const ent = (index: number, term: number): Entry => ({ index, term, type: 'normal', data: new Uint8Array() });
 /** Entries as "term/index" strings. */
@@ -209,21 +211,3 @@ t.test('property: entries[i].index === offset + i and contents match a term-per-
     500,
   );
 });
-
-/** Runs a property; on failure reports fast-check's counterexample and a replay command. */
-function checkProperty<T>(t: Test, prop: fc.IProperty<T>, numRuns: number): void {
-  const seed = process.env.FC_SEED;
-  const path = process.env.FC_PATH;
-  const details = fc.check(prop, {
-    numRuns,
-    ...(seed === undefined ? {} : { seed: Number(seed) }),
-    ...(path === undefined ? {} : { path }),
-  });
-  const replay = `FC_SEED=${details.seed} FC_PATH=${details.counterexamplePath ?? ''} npx tap ${FILE}`;
-  const cause =
-    details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
-  t.notOk(
-    details.failed,
-    details.failed ? `${cause}\n${fc.defaultReportMessage(details)}\nreplay: ${replay}` : 'held',
-  );
-}

@@ -1,0 +1,52 @@
+// The kv layer's error catalogue. Messages are etcd's own strings (without the "etcdserver: "
+// prefix the server adds), so clients that match on them keep working; the server maps codes to
+// gRPC status codes in one place.
+
+export type KvErrorCode =
+  | 'COMPACTED'
+  | 'FUTURE_REV'
+  | 'TOO_MANY_OPS'
+  | 'DUPLICATE_KEY'
+  | 'KEY_NOT_FOUND'
+  | 'LEASE_NOT_FOUND'
+  | 'LEASE_EXISTS'
+  | 'LEASE_TTL_TOO_LARGE'
+  | 'NO_SPACE'
+  | 'REQUEST_TOO_LARGE'
+  | 'EMPTY_KEY'
+  | 'BAD_REQUEST'
+  | 'CORRUPT';
+
+const MESSAGES: Record<KvErrorCode, string> = {
+  COMPACTED: 'mvcc: required revision has been compacted',
+  FUTURE_REV: 'mvcc: required revision is a future revision',
+  TOO_MANY_OPS: 'too many operations in txn request',
+  DUPLICATE_KEY: 'duplicate key given in txn request',
+  KEY_NOT_FOUND: 'key not found',
+  LEASE_NOT_FOUND: 'requested lease not found',
+  LEASE_EXISTS: 'lease already exists',
+  LEASE_TTL_TOO_LARGE: 'too large lease TTL',
+  NO_SPACE: 'mvcc: database space exceeded',
+  REQUEST_TOO_LARGE: 'request is too large',
+  EMPTY_KEY: 'key is not provided',
+  BAD_REQUEST: 'invalid request',
+  CORRUPT: 'mvcc: corrupt data',
+};
+
+export class KvError extends Error {
+  readonly code: KvErrorCode;
+  constructor(code: KvErrorCode, detail?: string) {
+    super(detail === undefined ? MESSAGES[code] : `${MESSAGES[code]}: ${detail}`);
+    this.code = code;
+    this.name = 'KvError';
+  }
+}
+
+export function isKvError(err: unknown, code?: KvErrorCode): err is KvError {
+  return err instanceof KvError && (code === undefined || err.code === code);
+}
+
+/** etcd's message for a code, for callers that need the bare string. */
+export function kvErrorMessage(code: KvErrorCode): string {
+  return MESSAGES[code];
+}
