@@ -21,6 +21,7 @@ t.test('key strings order exactly like bytes and round-trip', async (t) => {
       return byBytes === byString && bytesCompare(keyBytes(x), a) === 0;
     }),
   );
+  t.equal(keyString(new Uint8Array([0xff, 0x00, 0x61])), '\u00ff\u0000a');
 });
 
 t.test('range ends: single key, from key, half-open range, prefix end', async (t) => {

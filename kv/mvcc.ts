@@ -121,7 +121,7 @@ export class MvccStore {
     }
   }
 
-  private kvAt(ki: KeyIndex, v: VisibleRevision): KeyValue {
+  private kvAt(v: VisibleRevision): KeyValue {
     const rec = this.revisions.get(v.modified);
     if (rec === undefined)
       throw new KvError('CORRUPT', `missing revision ${v.modified.main}.${v.modified.sub}`);
@@ -146,10 +146,10 @@ export class MvccStore {
     const fetchLimit = needAll || limit === 0 ? Number.POSITIVE_INFINITY : limit + 1;
     let count = 0;
     let kvs: KeyValue[] = [];
-    for (const [ki, v] of this.visible(iv, rev)) {
+    for (const [, v] of this.visible(iv, rev)) {
       count++;
       if (req.countOnly === true || kvs.length >= fetchLimit) continue;
-      kvs.push(this.kvAt(ki, v));
+      kvs.push(this.kvAt(v));
     }
     if (req.countOnly === true) return { revision: this.current, kvs: [], more: false, count };
     if (req.maxModRevision) kvs = kvs.filter((kv) => kv.modRevision <= req.maxModRevision!);
@@ -257,7 +257,7 @@ export class MvccStore {
     const k = keyString(req.key);
     let ki = this.index.get(k);
     const prevVis = ki?.get(this.readRev(st)) ?? null;
-    const prev = ki !== undefined && prevVis !== null ? this.kvAt(ki, prevVis) : undefined;
+    const prev = ki !== undefined && prevVis !== null ? this.kvAt(prevVis) : undefined;
     if ((req.ignoreValue === true || req.ignoreLease === true) && prev === undefined)
       throw new KvError('KEY_NOT_FOUND');
     const value = req.ignoreValue === true ? prev!.value : req.value;
@@ -308,7 +308,7 @@ export class MvccStore {
     if (req.key.length === 0) throw new KvError('EMPTY_KEY');
     const iv = keyInterval(req.key, req.rangeEnd);
     const victims: [KeyIndex, KeyValue][] = [];
-    for (const [ki, v] of this.visible(iv, this.readRev(st))) victims.push([ki, this.kvAt(ki, v)]);
+    for (const [ki, v] of this.visible(iv, this.readRev(st))) victims.push([ki, this.kvAt(v)]);
     for (const [ki, prev] of victims) {
       const rev = this.nextRevision(st);
       ki.tombstone(rev);
@@ -357,7 +357,7 @@ export class MvccStore {
   private evalCompare(c: Compare, rev: number): boolean {
     const iv = keyInterval(c.key, c.rangeEnd);
     const kvs: KeyValue[] = [];
-    for (const [ki, v] of this.visible(iv, rev)) kvs.push(this.kvAt(ki, v));
+    for (const [, v] of this.visible(iv, rev)) kvs.push(this.kvAt(v));
     if (kvs.length === 0) {
       // A missing key compares as zero values; a value compare on it never holds (etcd).
       if (c.target === 'value') return false;
@@ -433,7 +433,7 @@ export class MvccStore {
   private kvBefore(k: string, rev: number): KeyValue | undefined {
     const ki = this.index.get(k);
     const v = ki?.get(rev - 1);
-    return ki !== undefined && v != null ? this.kvAt(ki, v) : undefined;
+    return ki !== undefined && v != null ? this.kvAt(v) : undefined;
   }
 
   // ---- hashes ----
