@@ -63,9 +63,11 @@ interface TxnState {
 
 export class MvccStore {
   private readonly index: BTreeOf<string, KeyIndex> = new BTree<string, KeyIndex>();
-  private readonly revisions = new RevisionLog();
+  private revisions = new RevisionLog();
   private current = 0;
   private compacted = 0;
+  /** Bytes of every stored version (keys, values and a fixed overhead): the quota's measure. */
+  private usage = 0;
   /** Durable changes not yet handed to the backend. */
   private pending: StoreMutation[] = [];
   leases: LeaseHooks | null = null;
@@ -77,6 +79,11 @@ export class MvccStore {
 
   get compactRevision(): number {
     return this.compacted;
+  }
+
+  /** Live data in bytes: every version still stored, whatever the backend's file sizes. */
+  get usageBytes(): number {
+    return this.usage;
   }
 
   /** Takes the changes made since the last call, for one atomic backend write. */
@@ -284,6 +291,7 @@ export class MvccStore {
       sub: rev.sub,
     };
     this.revisions.append(rec);
+    this.usage += recordBytes(rec);
     this.pending.push({ op: 'put', record: rec });
     this.moveLease(ki.key, prev?.lease ?? 0, lease, st);
     const kv = this.toKeyValue(rec, version);
@@ -324,6 +332,7 @@ export class MvccStore {
         sub: rev.sub,
       };
       this.revisions.append(rec);
+      this.usage += recordBytes(rec);
       this.pending.push({ op: 'put', record: rec });
       this.moveLease(ki.key, prev.lease, 0, st);
       st.events.push({
@@ -342,6 +351,7 @@ export class MvccStore {
   /** Undoes every change of a failed transaction: all of them carry main revision st.rev. */
   private rollback(st: TxnState): void {
     if (st.sub === 0 && st.leaseUndo.length === 0) return;
+    for (const rec of this.revisions.between(st.rev, st.rev)) this.usage -= recordBytes(rec);
     this.revisions.dropMain(st.rev);
     for (const k of st.touched) {
       const ki = this.index.get(k)!;
@@ -383,6 +393,8 @@ export class MvccStore {
     const emptied: string[] = [];
     for (const [k, ki] of this.index.entries()) {
       for (const dropped of ki.compact(rev)) {
+        const rec = this.revisions.get(dropped);
+        if (rec !== undefined) this.usage -= recordBytes(rec);
         this.revisions.remove(dropped);
         this.pending.push({ op: 'delete', rev: dropped });
       }
@@ -460,6 +472,8 @@ export class MvccStore {
   /** Rebuilds the store from records in revision order (a backend load or a snapshot). */
   restore(records: Iterable<StoredKv>, currentRevision: number, compactRevision: number): void {
     this.index.clear();
+    this.revisions = new RevisionLog();
+    this.usage = 0;
     for (const rec of records) {
       const k = keyString(rec.key);
       let ki = this.index.get(k);
@@ -480,6 +494,7 @@ export class MvccStore {
         } else ki.put(rev);
       }
       this.revisions.append(rec);
+      this.usage += recordBytes(rec);
     }
     this.current = currentRevision;
     this.compacted = compactRevision;
@@ -497,6 +512,13 @@ export class MvccStore {
     for (const [, ki] of this.index.entries()) if (!ki.isDeleted()) n++;
     return n;
   }
+}
+
+/** Per-version overhead counted by the quota, roughly what etcd's backend spends on metadata. */
+const RECORD_OVERHEAD_BYTES = 64;
+
+function recordBytes(rec: StoredKv): number {
+  return rec.key.length + rec.value.length + RECORD_OVERHEAD_BYTES;
 }
 
 function stripRevision(ki: KeyIndex, main: number): void {

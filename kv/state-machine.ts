@@ -1,0 +1,276 @@
+// The replicated state machine: applies raft entries (encoded Envelopes) to the MVCC store and
+// the lease table, in log order, deterministically. Errors are results, never exceptions, so every
+// member records the same outcome; nothing here reads a clock. Also enforces the backend quota
+// with a NOSPACE alarm that, unlike etcd's, measures live data and clears itself.
+
+import { Packr } from 'msgpackr';
+import { isKvError, KvError, type KvErrorCode } from './errors.js';
+import type { LeaseHooks, StoreObserver } from './mvcc.js';
+import { MvccStore } from './mvcc.js';
+import { type AlarmType, decodeEnvelope, type Envelope, type KvRequest } from './request.js';
+import type { StoredKv } from './revision-log.js';
+import { validateTxn } from './txn-validate.js';
+import type { Bytes, DeleteRangeResponse, PutResponse, TxnResponse } from './types.js';
+
+/** What the state machine needs of the lease table (kv/lease implements it). */
+export interface LeaseState extends LeaseHooks {
+  grant(id: number, ttlSeconds: number): void;
+  /** Removes the lease and returns the keys attached to it. */
+  revoke(id: number): Bytes[];
+  checkpoint(id: number, remainingMs: number): void;
+  snapshot(): Uint8Array;
+}
+
+export type ApplyResponse =
+  | { readonly put: PutResponse }
+  | { readonly deleteRange: DeleteRangeResponse }
+  | { readonly txn: TxnResponse }
+  | { readonly compaction: { readonly revision: number } }
+  | { readonly leaseGrant: { readonly id: number; readonly ttlSeconds: number; readonly revision: number } }
+  | { readonly leaseRevoke: { readonly revision: number } }
+  | { readonly leaseCheckpoint: { readonly revision: number } }
+  | { readonly alarm: { readonly alarms: readonly Alarm[] } };
+
+export type ApplyResult =
+  | { readonly ok: true; readonly requestId: string; readonly response: ApplyResponse }
+  | { readonly ok: false; readonly requestId: string; readonly code: KvErrorCode; readonly message: string };
+
+export interface Alarm {
+  readonly memberId: number;
+  readonly alarm: AlarmType;
+}
+
+export interface StateMachineOptions {
+  /** --quota-backend-bytes: live data above it raises NOSPACE (0 = etcd's default 2 GiB). */
+  readonly quotaBytes?: number;
+  /** NOSPACE clears itself once usage falls below this fraction of the quota. */
+  readonly quotaLowWatermark?: number;
+  readonly maxTxnOps?: number;
+}
+
+export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
+const DEFAULT_LOW_WATERMARK = 0.8;
+/** Alarms raised by the state machine itself carry member id 0 (the cluster). */
+const CLUSTER_MEMBER = 0;
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export class KvStateMachine {
+  readonly store = new MvccStore();
+  readonly leases: LeaseState;
+  appliedIndex = 0;
+  private alarms: Alarm[] = [];
+  private leasesDirty = false;
+  private readonly quotaBytes: number;
+  private readonly lowWatermark: number;
+  private readonly maxTxnOps: number;
+
+  constructor(leases: LeaseState, o: StateMachineOptions = {}) {
+    this.leases = leases;
+    this.store.leases = {
+      has: (id) => leases.has(id),
+      attach: (id, key) => {
+        this.leasesDirty = true;
+        leases.attach(id, key);
+      },
+      detach: (id, key) => {
+        this.leasesDirty = true;
+        leases.detach(id, key);
+      },
+    };
+    this.quotaBytes = o.quotaBytes === undefined || o.quotaBytes === 0 ? DEFAULT_QUOTA_BYTES : o.quotaBytes;
+    this.lowWatermark = o.quotaLowWatermark ?? DEFAULT_LOW_WATERMARK;
+    this.maxTxnOps = o.maxTxnOps ?? 128;
+  }
+
+  set observer(o: StoreObserver | null) {
+    this.store.observer = o;
+  }
+
+  activeAlarms(): readonly Alarm[] {
+    return this.alarms;
+  }
+
+  /** Applies the entry at `index`. Entries at or below the applied index are skipped (replay). */
+  apply(index: number, data: Uint8Array): ApplyResult | null {
+    if (index <= this.appliedIndex) return null;
+    this.appliedIndex = index;
+    if (data.length === 0) return null;
+    let env: Envelope;
+    try {
+      env = decodeEnvelope(data);
+    } catch (err) {
+      // An entry nobody can decode is applied as a no-op on every member alike.
+      return {
+        ok: false,
+        requestId: '',
+        code: 'CORRUPT',
+        message: err instanceof Error ? err.message : String(err),
+      };
+    }
+    try {
+      const response = this.execute(env.request);
+      this.checkQuota();
+      return { ok: true, requestId: env.requestId, response };
+    } catch (err) {
+      if (!isKvError(err)) throw err;
+      return { ok: false, requestId: env.requestId, code: err.code, message: err.message };
+    }
+  }
+
+  private execute(r: KvRequest): ApplyResponse {
+    if ('put' in r) {
+      this.refuseWhenFull();
+      return { put: this.store.put(r.put) };
+    }
+    if ('deleteRange' in r) return { deleteRange: this.store.deleteRange(r.deleteRange) };
+    if ('txn' in r) {
+      validateTxn(r.txn, this.maxTxnOps);
+      if (hasPut(r.txn)) this.refuseWhenFull();
+      return { txn: this.store.txn(r.txn) };
+    }
+    if ('compaction' in r) {
+      this.store.compact(r.compaction.revision);
+      return { compaction: { revision: this.store.currentRevision } };
+    }
+    if ('leaseGrant' in r) {
+      this.refuseWhenFull();
+      if (!Number.isSafeInteger(r.leaseGrant.id) || r.leaseGrant.id <= 0)
+        throw new KvError('BAD_REQUEST', 'lease id must be positive');
+      this.leases.grant(r.leaseGrant.id, r.leaseGrant.ttlSeconds);
+      this.leasesDirty = true;
+      return {
+        leaseGrant: {
+          id: r.leaseGrant.id,
+          ttlSeconds: r.leaseGrant.ttlSeconds,
+          revision: this.store.currentRevision,
+        },
+      };
+    }
+    if ('leaseRevoke' in r) {
+      const keys = this.leases.revoke(r.leaseRevoke.id);
+      this.leasesDirty = true;
+      // Every attached key goes in one revision.
+      if (keys.length > 0) {
+        this.store.txn({ compare: [], success: keys.map((key) => ({ deleteRange: { key } })), failure: [] });
+      }
+      return { leaseRevoke: { revision: this.store.currentRevision } };
+    }
+    if ('leaseCheckpoint' in r) {
+      for (const c of r.leaseCheckpoint.checkpoints) {
+        // A checkpoint for a lease revoked meanwhile is harmless: skip it.
+        if (this.leases.has(c.id)) this.leases.checkpoint(c.id, c.remainingMs);
+      }
+      this.leasesDirty = true;
+      return { leaseCheckpoint: { revision: this.store.currentRevision } };
+    }
+    const a = r.alarm;
+    if (a.action === 'activate') this.raise({ memberId: a.memberId, alarm: a.alarm });
+    else
+      this.alarms = this.alarms.filter(
+        (x) => !(x.alarm === a.alarm && (a.memberId === 0 || x.memberId === a.memberId)),
+      );
+    return { alarm: { alarms: this.alarms } };
+  }
+
+  private raise(a: Alarm): void {
+    if (!this.alarms.some((x) => x.alarm === a.alarm && x.memberId === a.memberId)) this.alarms.push(a);
+  }
+
+  private refuseWhenFull(): void {
+    if (!this.alarms.some((a) => a.alarm === 'NOSPACE')) return;
+    const usage = this.store.usageBytes;
+    throw new KvError(
+      'NO_SPACE',
+      `usage ${usage} bytes, quota ${this.quotaBytes} bytes; compact and defragment to free space`,
+    );
+  }
+
+  /** Raises NOSPACE past the quota; clears the cluster's own alarm below the low watermark. */
+  private checkQuota(): void {
+    const usage = this.store.usageBytes;
+    if (usage > this.quotaBytes) this.raise({ memberId: CLUSTER_MEMBER, alarm: 'NOSPACE' });
+    else if (usage < this.quotaBytes * this.lowWatermark) {
+      this.alarms = this.alarms.filter((a) => !(a.alarm === 'NOSPACE' && a.memberId === CLUSTER_MEMBER));
+    }
+  }
+
+  /** Whether the lease table changed since the last call (for the backend commit). */
+  takeLeasesDirty(): boolean {
+    const d = this.leasesDirty;
+    this.leasesDirty = false;
+    return d;
+  }
+
+  // ---- snapshots ----
+
+  /** The whole state at the applied index, byte-identical on members with the same history. */
+  snapshot(): Uint8Array {
+    const records = [...this.store.records()].map((r) => [
+      r.key,
+      r.value,
+      r.createRevision,
+      r.modRevision,
+      r.version,
+      r.lease,
+      r.tombstone ? 1 : 0,
+      r.sub,
+    ]);
+    return packr.pack({
+      v: 1,
+      applied: this.appliedIndex,
+      current: this.store.currentRevision,
+      compacted: this.store.compactRevision,
+      records,
+      leases: this.leases.snapshot(),
+      alarms: this.alarms.map((a) => [a.memberId, a.alarm]),
+    });
+  }
+
+  /** Replaces the state with a snapshot's; `restoreLeases` rebuilds the lease table from its bytes. */
+  restore(bytes: Uint8Array, restoreLeases: (b: Uint8Array) => void): void {
+    const o = packr.unpack(bytes) as {
+      v: number;
+      applied: number;
+      current: number;
+      compacted: number;
+      records: [Uint8Array, Uint8Array, number, number, number, number, number, number][];
+      leases: Uint8Array;
+      alarms: [number, AlarmType][];
+    };
+    if (o.v !== 1) throw new KvError('CORRUPT', `unsupported snapshot version ${o.v}`);
+    const records: StoredKv[] = o.records.map(
+      ([key, value, createRevision, modRevision, version, lease, tomb, sub]) => ({
+        key: new Uint8Array(key),
+        value: new Uint8Array(value),
+        createRevision,
+        modRevision,
+        version,
+        lease,
+        tombstone: tomb === 1,
+        sub,
+      }),
+    );
+    this.store.restore(records, o.current, o.compacted);
+    restoreLeases(new Uint8Array(o.leases));
+    this.alarms = o.alarms.map(([memberId, alarm]) => ({ memberId, alarm }));
+    this.appliedIndex = o.applied;
+  }
+
+  /** Hash of the whole replicated state: equal on every member at the same applied index. */
+  hash(): number {
+    const kv = this.store.hashKV().hash;
+    let h = kv ^ 0x9e3779b9;
+    for (const b of this.leases.snapshot()) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+    return h >>> 0;
+  }
+}
+
+function hasPut(txn: { success: readonly unknown[]; failure: readonly unknown[] }): boolean {
+  const visit = (ops: readonly unknown[]): boolean =>
+    ops.some((op) => {
+      const o = op as { put?: unknown; txn?: { success: readonly unknown[]; failure: readonly unknown[] } };
+      return o.put !== undefined || (o.txn !== undefined && hasPut(o.txn));
+    });
+  return visit(txn.success) || visit(txn.failure);
+}
