@@ -21,6 +21,9 @@ export interface LeaseState extends LeaseHooks {
   snapshot(): Uint8Array;
 }
 
+/** Builds a lease table: empty (null) or from a snapshot's encoding. */
+export type LeaseFactory = (snapshot: Uint8Array | null) => LeaseState;
+
 export type ApplyResponse =
   | { readonly put: PutResponse }
   | { readonly deleteRange: DeleteRangeResponse }
@@ -57,7 +60,8 @@ const packr = new Packr({ useRecords: false, moreTypes: false });
 
 export class KvStateMachine {
   readonly store = new MvccStore();
-  readonly leases: LeaseState;
+  leases: LeaseState;
+  private readonly newLeases: LeaseFactory;
   appliedIndex = 0;
   private alarms: Alarm[] = [];
   private leasesDirty = false;
@@ -65,17 +69,19 @@ export class KvStateMachine {
   private readonly lowWatermark: number;
   private readonly maxTxnOps: number;
 
-  constructor(leases: LeaseState, o: StateMachineOptions = {}) {
-    this.leases = leases;
+  constructor(newLeases: LeaseFactory, o: StateMachineOptions = {}) {
+    this.newLeases = newLeases;
+    this.leases = newLeases(null);
+    // Hooks go through `this.leases` so a restore that replaces the table needs no rewiring.
     this.store.leases = {
-      has: (id) => leases.has(id),
+      has: (id) => this.leases.has(id),
       attach: (id, key) => {
         this.leasesDirty = true;
-        leases.attach(id, key);
+        this.leases.attach(id, key);
       },
       detach: (id, key) => {
         this.leasesDirty = true;
-        leases.detach(id, key);
+        this.leases.detach(id, key);
       },
     };
     this.quotaBytes = o.quotaBytes === undefined || o.quotaBytes === 0 ? DEFAULT_QUOTA_BYTES : o.quotaBytes;
@@ -227,8 +233,8 @@ export class KvStateMachine {
     });
   }
 
-  /** Replaces the state with a snapshot's; `restoreLeases` rebuilds the lease table from its bytes. */
-  restore(bytes: Uint8Array, restoreLeases: (b: Uint8Array) => void): void {
+  /** Replaces the whole state with a snapshot's. */
+  restore(bytes: Uint8Array): void {
     const o = packr.unpack(bytes) as {
       v: number;
       applied: number;
@@ -252,7 +258,7 @@ export class KvStateMachine {
       }),
     );
     this.store.restore(records, o.current, o.compacted);
-    restoreLeases(new Uint8Array(o.leases));
+    this.leases = this.newLeases(new Uint8Array(o.leases));
     this.alarms = o.alarms.map(([memberId, alarm]) => ({ memberId, alarm }));
     this.appliedIndex = o.applied;
   }
