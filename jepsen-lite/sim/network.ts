@@ -64,7 +64,9 @@ export class SimNetwork {
       this.prng.int(this.baseLatencyMs + 1) +
       this.prng.int(this.faults.maxExtraDelayMs + 1);
     const delaysMs = [delay()];
-    if (this.prng.chance(this.faults.duplicateRate)) delaysMs.push(delay());
+    // Forwarded proposals travel on a stream connection that never duplicates; raft's own
+    // messages are duplicated to prove raft tolerates it.
+    if (m.type !== 'prop' && this.prng.chance(this.faults.duplicateRate)) delaysMs.push(delay());
     return { delivered: true, delaysMs };
   }
 }

@@ -1,5 +1,5 @@
 // One simulated member: a RawNode, its durable disk (MemoryStorage, written only when a
-// simulated fsync completes), its replicated register machine, and the client requests it
+// simulated fsync completes), its replicated kv state machine, and the client requests it
 // holds. A crash drops everything but the disk; a restart rebuilds the member from it.
 
 import { decodeConfChange } from '../../raft/confchange-codec.js';
@@ -7,7 +7,7 @@ import type { RaftBugs } from '../../raft/raft.js';
 import { RawNode } from '../../raft/rawnode.js';
 import type { MemoryStorage } from '../../raft/storage.js';
 import type { ConfState, NodeId, Ready, Snapshot } from '../../raft/types.js';
-import { RegisterMachine } from './app.js';
+import { KvApp } from './kv-app.js';
 
 export interface NodeTuning {
   readonly electionTicks: number;
@@ -37,7 +37,7 @@ export class SimNode {
   private readonly tuning: NodeTuning;
   private readonly randomInt: (n: number) => number;
   raw: RawNode | null = null;
-  app = new RegisterMachine();
+  app = KvApp.create(null);
   confState: ConfState;
   /** Bumped on every crash so events scheduled for the old incarnation are ignored. */
   epoch = 0;
@@ -75,7 +75,7 @@ export class SimNode {
   /** Starts (or restarts) from what the disk holds. */
   start(): void {
     const snap = this.disk.snapshot();
-    this.app = RegisterMachine.restore(snap.data);
+    this.app = KvApp.create(snap.data);
     this.confState = snap.metadata.confState;
     // Conf changes in the durable log after the snapshot are re-applied as entries replay.
     this.raw = new RawNode({
@@ -113,7 +113,7 @@ export class SimNode {
   /** Installs a snapshot into the state machine. */
   installSnapshot(rd: Ready): void {
     if (rd.snapshot === null) return;
-    this.app = RegisterMachine.restore(rd.snapshot.data);
+    this.app = KvApp.create(rd.snapshot.data);
     this.confState = rd.snapshot.metadata.confState;
   }
 

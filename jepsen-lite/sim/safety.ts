@@ -35,6 +35,8 @@ export class SafetyMonitor {
   readonly violations: Violation[] = [];
   private readonly leaderOfTerm = new Map<number, NodeId>();
   private readonly applied = new Map<number, AppliedEntry>();
+  /** Digest of the first apply result seen per log index: every member must produce the same. */
+  private readonly results = new Map<number, { digest: string; node: NodeId }>();
   leadersElected = 0;
   maxAppliedIndex = 0;
 
@@ -130,6 +132,22 @@ export class SafetyMonitor {
         );
         return;
       }
+    }
+  }
+
+  /** State machine agreement: applying the same entry gives the same result on every member. */
+  onResult(atMs: number, node: NodeId, index: number, digest: string): void {
+    const seen = this.results.get(index);
+    if (seen === undefined) {
+      this.results.set(index, { digest, node });
+      return;
+    }
+    if (seen.digest !== digest) {
+      this.violate(
+        'state-divergence',
+        atMs,
+        `index ${index}: node ${seen.node} got ${seen.digest.slice(0, 200)}, node ${node} got ${digest.slice(0, 200)}`,
+      );
     }
   }
 

@@ -10,9 +10,9 @@ import type { ConfChange, Message, NodeId, Ready } from '../../raft/types.js';
 import { EMPTY_BYTES } from '../../raft/types.js';
 import type { RegisterOp } from '../checker/history.js';
 import { checkRegisterHistory } from '../checker/linearizability.js';
-import { type Command, decodeCommand, encodeCommand } from './app.js';
 import { EventQueue } from './event-queue.js';
 import { describeFault, type Fault, type FaultEvent } from './faults.js';
+import { encodeOp, type WorkloadOp } from './kv-app.js';
 import { SimNetwork } from './network.js';
 import { type NodeTuning, SimNode } from './node.js';
 import { type LogView, SafetyMonitor, type Violation } from './safety.js';
@@ -472,10 +472,11 @@ export class World {
         continue;
       }
       if (e.data.length === 0) continue;
-      const cmd = decodeCommand(e.data);
-      const res = n.app.apply(cmd);
-      const key = `${cmd.client}:${cmd.seq}`;
-      if (n.pendingWrites.delete(key)) this.completeWrite(cmd, res.swapped);
+      const done = n.app.apply(e.index, e.data);
+      if (done === null) continue;
+      this.safety.onResult(this.nowMs, n.id, e.index, done.digest);
+      if (n.pendingWrites.delete(`${done.client}:${done.seq}`))
+        this.completeWrite(done.client, done.seq, done.swapped);
     }
     raw.advance(rd);
     for (const rs of rd.readStates) {
@@ -495,18 +496,18 @@ export class World {
       n.pendingReads.delete(k);
       const c = this.clients[pr.client - 1];
       if (c?.current?.seq !== pr.seq) continue;
-      this.complete(c, 'ok', { result: n.app.get(pr.key) });
+      this.complete(c, 'ok', { result: n.app.read(pr.key) });
     }
   }
 
-  private completeWrite(cmd: Command, swapped: boolean | undefined): void {
-    if (cmd.client === LIVENESS_CLIENT) {
+  private completeWrite(client: number, seq: number, swapped: boolean | undefined): void {
+    if (client === LIVENESS_CLIENT) {
       this.livenessDone = true;
       return;
     }
-    const c = this.clients[cmd.client - 1];
-    if (c?.current?.seq !== cmd.seq) return;
-    this.complete(c, 'ok', cmd.op === 'cas' ? { casSwapped: swapped === true } : {});
+    const c = this.clients[client - 1];
+    if (c?.current?.seq !== seq) return;
+    this.complete(c, 'ok', c.current.op.kind === 'cas' ? { casSwapped: swapped === true } : {});
   }
 
   // ---- clients ----
@@ -531,7 +532,7 @@ export class World {
       node.raw.readIndex(readCtx(c.id, seq));
     } else {
       const value = `${c.id}-${seq}`;
-      let cmd: Command;
+      let cmd: WorkloadOp;
       if (roll < 8) {
         cmd = { op: 'put', client: c.id, seq, key, value };
         c.current = { op: { ...invoke, kind: 'write', value }, seq, node: node.id };
@@ -545,7 +546,7 @@ export class World {
         return;
       }
       try {
-        node.raw.propose(encodeCommand(cmd));
+        node.raw.propose(encodeOp(cmd));
       } catch (err) {
         if (!isRaftError(err, 'PROPOSAL_DROPPED')) throw err;
         this.complete(c, 'fail', {});
@@ -584,7 +585,7 @@ export class World {
     const leader = [...this.nodes.values()].find((n) => n.raw?.raft.state === 'leader');
     if (leader !== undefined) {
       this.livenessSeq++;
-      const cmd: Command = {
+      const cmd: WorkloadOp = {
         op: 'put',
         client: LIVENESS_CLIENT,
         seq: this.livenessSeq,
@@ -592,7 +593,7 @@ export class World {
         value: String(this.livenessSeq),
       };
       try {
-        leader.raw!.propose(encodeCommand(cmd));
+        leader.raw!.propose(encodeOp(cmd));
         leader.pendingWrites.set(`${LIVENESS_CLIENT}:${this.livenessSeq}`, {
           client: LIVENESS_CLIENT,
           seq: this.livenessSeq,
