@@ -14,7 +14,8 @@ import type { Bytes, DeleteRangeResponse, PutResponse, TxnResponse } from './typ
 
 /** What the state machine needs of the lease table (kv/lease implements it). */
 export interface LeaseState extends LeaseHooks {
-  grant(id: number, ttlSeconds: number): void;
+  /** Returns the TTL granted (raised to the minimum). */
+  grant(id: number, ttlSeconds: number): { readonly ttlSeconds: number };
   /** Removes the lease and returns the keys attached to it. */
   revoke(id: number): Bytes[];
   checkpoint(id: number, remainingMs: number): void;

@@ -297,6 +297,22 @@ export class World {
 
   private checkEnd(): void {
     this.safety.checkLogMatching(this.nowMs, this.liveRawNodes());
+    // Members that applied the same prefix of the log hold byte-identical state.
+    const byApplied = new Map<number, { id: NodeId; hash: number }>();
+    for (const n of this.nodes.values()) {
+      if (n.raw === null) continue;
+      const applied = n.app.machine.appliedIndex;
+      const hash = n.app.stateHash();
+      const other = byApplied.get(applied);
+      if (other === undefined) byApplied.set(applied, { id: n.id, hash });
+      else if (other.hash !== hash) {
+        this.safety.violations.push({
+          property: 'state-divergence',
+          atMs: this.nowMs,
+          detail: `nodes ${other.id} and ${n.id} applied up to ${applied} but their state hashes differ`,
+        });
+      }
+    }
     for (const c of this.clients) {
       if (c.current !== null) this.complete(c, 'unknown', {});
     }
