@@ -15,6 +15,8 @@ export class Progress {
   pendingSnapshot = 0;
   /** Heard from in the current check-quorum interval. */
   recentActive = false;
+  /** The leader's tick count when this member was last heard from (-1: never this term). */
+  lastActiveTick = -1;
   /** In probe state: an append was sent and no response arrived since the last heartbeat. */
   probeSent = false;
   isLearner: boolean;

@@ -1513,3 +1513,44 @@ t.test(
     );
   },
 );
+
+t.test('quorumActiveWithin: a leader knows whether a quorum answered recently', async (t) => {
+  const s = [1, 2, 3].map(() => {
+    const st = new MemoryStorage();
+    st.applySnapshot({ metadata: { index: 1, term: 1, confState: { voters: [1, 2, 3], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false } }, data: new Uint8Array(0) });
+    return st;
+  });
+  const nodes = s.map((storage, i) => new RawNode({ id: i + 1, storage, electionTicks: 10, heartbeatTicks: 1, randomInt: () => 0, checkQuorum: true }));
+  const deliver = (drop: (to: number) => boolean): void => {
+    for (let round = 0; round < 20; round++) {
+      let moved = false;
+      for (const n of nodes) {
+        if (!n.hasReady()) continue;
+        const rd = n.ready();
+        s[n.id - 1]!.append(rd.entries);
+        if (rd.hardState !== null) s[n.id - 1]!.setHardState(rd.hardState);
+        for (const m of rd.messages) {
+          moved = true;
+          if (!drop(m.to) && !drop(m.from)) nodes[m.to - 1]!.step(m);
+        }
+        n.advance(rd);
+      }
+      if (!moved) return;
+    }
+  };
+  const leader = nodes[0]!;
+  t.notOk(leader.raft.quorumActiveWithin(10), 'a follower never claims a quorum');
+  leader.campaign();
+  deliver(() => false);
+  t.equal(leader.raft.state, 'leader');
+  leader.tick();
+  deliver(() => false);
+  t.ok(leader.raft.quorumActiveWithin(3), 'heartbeat acks from both followers');
+  // Cut both followers off: after the window passes without acks, the leader no longer claims a quorum.
+  for (let i = 0; i < 4; i++) {
+    leader.tick();
+    deliver((id) => id !== 1);
+  }
+  t.notOk(leader.raft.quorumActiveWithin(3));
+  t.ok(leader.raft.quorumActiveWithin(10), 'still within a wider window');
+});

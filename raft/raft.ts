@@ -7,7 +7,8 @@ import { changeConfig, restoreConfig } from './confchange.js';
 import { decodeConfChange, encodeConfChange } from './confchange-codec.js';
 import { invariant, isRaftError, RaftError } from './errors.js';
 import { NO_LIMIT, RaftLog } from './log.js';
-import { majorityVote, type VoteResult } from './quorum.js';
+import type { Progress } from './progress.js';
+import { jointVote, majorityVote, type VoteResult } from './quorum.js';
 import { ReadOnly, type ReadOnlyOption } from './readonly.js';
 import type { Storage } from './storage.js';
 import { describeConfig, isJoint, ProgressTracker } from './tracker.js';
@@ -116,6 +117,8 @@ export class Raft {
   private pendingReadIndex: Message[] = [];
   electionElapsed = 0;
   private heartbeatElapsed = 0;
+  /** Ticks since this member started: the clock of lastActiveTick. */
+  private ticks = 0;
   private randomizedElectionTimeout = 0;
 
   readonly electionTicks: number;
@@ -285,6 +288,7 @@ export class Raft {
   // ---- ticks ----
 
   tick(): void {
+    this.ticks++;
     if (this.state === 'leader') this.tickHeartbeat();
     else this.tickElection();
   }
@@ -657,7 +661,7 @@ export class Raft {
     if (pr === undefined) return;
     switch (m.type) {
       case 'appResp': {
-        pr.recentActive = true;
+        this.markActive(pr);
         if (m.reject) {
           let nextProbe = m.rejectHint;
           if (m.logTerm > 0) nextProbe = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
@@ -691,7 +695,7 @@ export class Raft {
         return;
       }
       case 'heartbeatResp': {
-        pr.recentActive = true;
+        this.markActive(pr);
         pr.probeSent = false;
         if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
@@ -736,6 +740,28 @@ export class Raft {
         return;
       }
     }
+  }
+
+  private markActive(pr: Progress): void {
+    pr.recentActive = true;
+    pr.lastActiveTick = this.ticks;
+  }
+
+  /**
+   * Whether this leader heard from a quorum within the last `windowTicks` ticks. A leader that
+   * has not cannot know it still leads, so lease revocation and lease reads must wait.
+   */
+  quorumActiveWithin(windowTicks: number): boolean {
+    if (this.state !== 'leader') return false;
+    const active = new Map<NodeId, boolean>();
+    for (const [id, pr] of this.trk.progress) {
+      if (pr.isLearner) continue;
+      active.set(
+        id,
+        id === this.id || (pr.lastActiveTick >= 0 && this.ticks - pr.lastActiveTick <= windowTicks),
+      );
+    }
+    return jointVote(this.trk.config.voters, active) === 'won';
   }
 
   private jointAck(acks: ReadonlyMap<NodeId, boolean>): VoteResult {
