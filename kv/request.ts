@@ -14,6 +14,8 @@ export type KvRequest =
   | { readonly compaction: CompactionRequest }
   | { readonly leaseGrant: { readonly id: number; readonly ttlSeconds: number } }
   | { readonly leaseRevoke: { readonly id: number } }
+  /** The leader's batch of expired leases: each revoked in its own revision; ones already gone are skipped. */
+  | { readonly leaseExpire: { readonly ids: readonly number[] } }
   | {
       readonly leaseCheckpoint: {
         readonly checkpoints: readonly { readonly id: number; readonly remainingMs: number }[];
@@ -46,6 +48,7 @@ const KINDS = [
   'compaction',
   'leaseGrant',
   'leaseRevoke',
+  'leaseExpire',
   'leaseCheckpoint',
   'alarm',
 ] as const;

@@ -32,6 +32,7 @@ export type ApplyResponse =
   | { readonly compaction: { readonly revision: number } }
   | { readonly leaseGrant: { readonly id: number; readonly ttlSeconds: number; readonly revision: number } }
   | { readonly leaseRevoke: { readonly revision: number } }
+  | { readonly leaseExpire: { readonly revoked: readonly number[]; readonly revision: number } }
   | { readonly leaseCheckpoint: { readonly revision: number } }
   | { readonly alarm: { readonly alarms: readonly Alarm[] } };
 
@@ -155,13 +156,13 @@ export class KvStateMachine {
       };
     }
     if ('leaseRevoke' in r) {
-      const keys = this.leases.revoke(r.leaseRevoke.id);
-      this.leasesDirty = true;
-      // Every attached key goes in one revision.
-      if (keys.length > 0) {
-        this.store.txn({ compare: [], success: keys.map((key) => ({ deleteRange: { key } })), failure: [] });
-      }
+      this.revokeLease(r.leaseRevoke.id);
       return { leaseRevoke: { revision: this.store.currentRevision } };
+    }
+    if ('leaseExpire' in r) {
+      const revoked = r.leaseExpire.ids.filter((id) => this.leases.has(id));
+      for (const id of revoked) this.revokeLease(id);
+      return { leaseExpire: { revoked, revision: this.store.currentRevision } };
     }
     if ('leaseCheckpoint' in r) {
       for (const c of r.leaseCheckpoint.checkpoints) {
@@ -178,6 +179,15 @@ export class KvStateMachine {
         (x) => !(x.alarm === a.alarm && (a.memberId === 0 || x.memberId === a.memberId)),
       );
     return { alarm: { alarms: this.alarms } };
+  }
+
+  /** Revokes a lease and deletes every key attached to it in one revision. */
+  private revokeLease(id: number): void {
+    const keys = this.leases.revoke(id);
+    this.leasesDirty = true;
+    if (keys.length > 0) {
+      this.store.txn({ compare: [], success: keys.map((key) => ({ deleteRange: { key } })), failure: [] });
+    }
   }
 
   private raise(a: Alarm): void {
