@@ -5,6 +5,7 @@
 import { LeaseTable } from '../../kv/lease/lessor.js';
 import { encodeEnvelope, type KvRequest } from '../../kv/request.js';
 import { type ApplyResult, KvStateMachine } from '../../kv/state-machine.js';
+import { connectWatchHub, storeWatchSource, WatchHub } from '../../kv/watch/index.js';
 
 export type WorkloadOp =
   | {
@@ -87,6 +88,17 @@ export class KvApp {
 
   snapshot(): Uint8Array {
     return this.machine.snapshot();
+  }
+
+  restore(snapshot: Uint8Array): void {
+    this.machine.restore(snapshot);
+  }
+
+  /** A watch hub over this member's store, fed by every commit from now on. */
+  newWatchHub(): WatchHub {
+    const hub = new WatchHub(storeWatchSource(this.machine.store));
+    connectWatchHub(this.machine.store, hub);
+    return hub;
   }
 
   stateHash(): number {

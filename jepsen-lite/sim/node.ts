@@ -2,6 +2,7 @@
 // simulated fsync completes), its replicated kv state machine, and the client requests it
 // holds. A crash drops everything but the disk; a restart rebuilds the member from it.
 
+import type { WatchHub } from '../../kv/watch/hub.js';
 import { decodeConfChange } from '../../raft/confchange-codec.js';
 import type { RaftBugs } from '../../raft/raft.js';
 import { RawNode } from '../../raft/rawnode.js';
@@ -38,6 +39,8 @@ export class SimNode {
   private readonly randomInt: (n: number) => number;
   raw: RawNode | null = null;
   app = KvApp.create(null);
+  /** Watches served by this member; replaced (all watches lost) when it restarts. */
+  hub: WatchHub = this.app.newWatchHub();
   confState: ConfState;
   /** Bumped on every crash so events scheduled for the old incarnation are ignored. */
   epoch = 0;
@@ -76,6 +79,7 @@ export class SimNode {
   start(): void {
     const snap = this.disk.snapshot();
     this.app = KvApp.create(snap.data);
+    this.hub = this.app.newWatchHub();
     this.confState = snap.metadata.confState;
     // Conf changes in the durable log after the snapshot are re-applied as entries replay.
     this.raw = new RawNode({
@@ -113,7 +117,9 @@ export class SimNode {
   /** Installs a snapshot into the state machine. */
   installSnapshot(rd: Ready): void {
     if (rd.snapshot === null) return;
-    this.app = KvApp.create(rd.snapshot.data);
+    // Same store object, new contents: watchers stay and catch up from the restored history.
+    this.app.restore(rd.snapshot.data);
+    this.hub.restore();
     this.confState = rd.snapshot.metadata.confState;
   }
 

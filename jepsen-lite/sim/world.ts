@@ -16,6 +16,7 @@ import { encodeOp, type WorkloadOp } from './kv-app.js';
 import { SimNetwork } from './network.js';
 import { type NodeTuning, SimNode } from './node.js';
 import { type LogView, SafetyMonitor, type Violation } from './safety.js';
+import { WatchWorkload } from './watch-workload.js';
 
 export interface SimBugs {
   readonly commitPreviousTerm?: boolean;
@@ -56,6 +57,7 @@ export interface SimStats {
   readonly leadersElected: number;
   readonly clientOps: number;
   readonly clientOk: number;
+  readonly watchEvents: number;
 }
 
 export interface SimResult {
@@ -81,7 +83,8 @@ type SimEvent =
   | { readonly type: 'faultStart'; readonly index: number }
   | { readonly type: 'faultEnd'; readonly index: number }
   | { readonly type: 'restart'; readonly node: NodeId }
-  | { readonly type: 'livenessProbe' };
+  | { readonly type: 'livenessProbe' }
+  | { readonly type: 'watchMaintain' };
 
 interface ClientState {
   readonly id: number;
@@ -97,6 +100,9 @@ const CLIENT_TIMEOUT_MS = 600;
 /** Bound on Ready handling loops per node per event: raft must quiesce. */
 const MAX_READY_ROUNDS = 64;
 const LIVENESS_CLIENT = 1_000_000;
+/** How often watch clients reconnect and hubs catch up lagging watchers. */
+const WATCH_MAINTAIN_MS = 20;
+const WATCHERS = 3;
 
 export class World {
   readonly o: SimOptions;
@@ -108,6 +114,7 @@ export class World {
   readonly history: RegisterOp[] = [];
   readonly faultLog: string[] = [];
   private readonly clients: ClientState[] = [];
+  private readonly watches: WatchWorkload;
   private readonly tuning: NodeTuning;
   private readonly active: (Fault | null)[] = [];
   nowMs = 0;
@@ -168,6 +175,8 @@ export class World {
       this.clients.push({ id: c, seq: 0, target: this.prng.pick(voters), current: null });
       this.queue.push(this.prng.int(50), { type: 'clientNext', client: c });
     }
+    this.watches = new WatchWorkload(this.prng, this.nodes, WATCHERS);
+    this.queue.push(0, { type: 'watchMaintain' });
     o.schedule.forEach((ev, i) => {
       this.active.push(null);
       this.queue.push(ev.atMs, { type: 'faultStart', index: i });
@@ -196,6 +205,7 @@ export class World {
         leadersElected: this.safety.leadersElected,
         clientOps: this.history.length,
         clientOk: this.history.filter((h) => h.outcome === 'ok').length,
+        watchEvents: this.watches.eventsDelivered(),
       },
       violations: this.safety.violations,
       faultLog: this.faultLog,
@@ -317,6 +327,15 @@ export class World {
       if (c.current !== null) this.complete(c, 'unknown', {});
     }
     if (this.safety.violations.length > 0) return;
+    const up = [...this.nodes.values()].filter((n) => n.up);
+    const reference = up.reduce<SimNode | null>(
+      (best, n) =>
+        best === null || n.app.machine.store.currentRevision > best.app.machine.store.currentRevision
+          ? n
+          : best,
+      null,
+    );
+    if (reference !== null) this.safety.violations.push(...this.watches.check(this.nowMs, reference));
     const verdict = checkRegisterHistory(this.history, { timeBudgetMs: 10_000 });
     if (verdict.verdict === 'violation') {
       this.safety.violations.push({
@@ -397,6 +416,10 @@ export class World {
         return;
       case 'livenessProbe':
         this.livenessProbe();
+        return;
+      case 'watchMaintain':
+        this.watches.maintain();
+        this.queue.push(this.nowMs + WATCH_MAINTAIN_MS, { type: 'watchMaintain' });
         return;
     }
   }
