@@ -73,7 +73,7 @@ export function runSimCommand(flags: SimFlags, out: (line: string) => void): num
           ? 'ok'
           : `VIOLATION ${result.violations.map((v) => v.property).join(',')}`;
       out(
-        `run ${i} seed=${o.seed} steps=${s.steps} sim=${(s.simulatedMs / 1000).toFixed(1)}s msgs=${s.messages} faults=${s.faults} commits=${s.commits} leaders=${s.leadersElected} ops=${s.clientOps}/${s.clientOk}ok watch-events=${s.watchEvents} ${verdict}`,
+        `run ${i} seed=${o.seed} steps=${s.steps} sim=${(s.simulatedMs / 1000).toFixed(1)}s msgs=${s.messages} faults=${s.faults} commits=${s.commits} leaders=${s.leadersElected} ops=${s.clientOps}/${s.clientOk}ok watch-events=${s.watchEvents} leases=${s.leases.granted}/${s.leases.keepAlives}/${s.leases.revoked} ${verdict}`,
       );
     }
     if (result.violations.length > 0 && !flags.json) {

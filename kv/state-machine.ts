@@ -31,7 +31,7 @@ export type ApplyResponse =
   | { readonly txn: TxnResponse }
   | { readonly compaction: { readonly revision: number } }
   | { readonly leaseGrant: { readonly id: number; readonly ttlSeconds: number; readonly revision: number } }
-  | { readonly leaseRevoke: { readonly revision: number } }
+  | { readonly leaseRevoke: { readonly id: number; readonly revision: number } }
   | { readonly leaseExpire: { readonly revoked: readonly number[]; readonly revision: number } }
   | { readonly leaseCheckpoint: { readonly revision: number } }
   | { readonly alarm: { readonly alarms: readonly Alarm[] } };
@@ -157,7 +157,7 @@ export class KvStateMachine {
     }
     if ('leaseRevoke' in r) {
       this.revokeLease(r.leaseRevoke.id);
-      return { leaseRevoke: { revision: this.store.currentRevision } };
+      return { leaseRevoke: { id: r.leaseRevoke.id, revision: this.store.currentRevision } };
     }
     if ('leaseExpire' in r) {
       const revoked = r.leaseExpire.ids.filter((id) => this.leases.has(id));

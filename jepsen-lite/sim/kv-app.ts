@@ -3,7 +3,7 @@
 // comparing the value (or, for "absent", the version 0); a read is a Range on the local store.
 
 import { LeaseTable } from '../../kv/lease/lessor.js';
-import { encodeEnvelope, type KvRequest } from '../../kv/request.js';
+import { decodeEnvelope, encodeEnvelope, type KvRequest } from '../../kv/request.js';
 import { type ApplyResult, KvStateMachine } from '../../kv/state-machine.js';
 import { connectWatchHub, storeWatchSource, WatchHub } from '../../kv/watch/index.js';
 
@@ -31,6 +31,13 @@ export interface Completion {
   readonly swapped?: boolean;
   /** Canonical text of the apply result, compared across members at the same index. */
   readonly digest: string;
+  readonly requestId: string;
+  /** Lease granted by this entry. */
+  readonly granted?: number;
+  /** Leases revoked by this entry. */
+  readonly revoked?: readonly number[];
+  /** Lease ids whose remaining TTL this entry checkpointed. */
+  readonly checkpointed?: readonly number[];
 }
 
 const enc = new TextEncoder();
@@ -78,7 +85,14 @@ export class KvApp {
     const r = this.machine.apply(index, data);
     if (r === null) return null;
     const [client, seq] = r.requestId.split(':').map(Number);
-    return { client: client ?? 0, seq: seq ?? 0, ...swappedOf(r), digest: digest(r) };
+    return {
+      client: client ?? 0,
+      seq: seq ?? 0,
+      requestId: r.requestId,
+      ...swappedOf(r),
+      ...leaseEffects(r, data),
+      digest: digest(r),
+    };
   }
 
   read(key: string): string | null {
@@ -108,6 +122,22 @@ export class KvApp {
 
 function swappedOf(r: ApplyResult): { swapped?: boolean } {
   return r.ok && 'txn' in r.response ? { swapped: r.response.txn.succeeded } : {};
+}
+
+function leaseEffects(
+  r: ApplyResult,
+  data: Uint8Array,
+): Pick<Completion, 'granted' | 'revoked' | 'checkpointed'> {
+  if (!r.ok) return {};
+  const res = r.response;
+  if ('leaseGrant' in res) return { granted: res.leaseGrant.id };
+  if ('leaseRevoke' in res) return { revoked: [res.leaseRevoke.id] };
+  if ('leaseExpire' in res) return { revoked: res.leaseExpire.revoked };
+  if ('leaseCheckpoint' in res) {
+    const req = decodeEnvelope(data).request;
+    return 'leaseCheckpoint' in req ? { checkpointed: req.leaseCheckpoint.checkpoints.map((c) => c.id) } : {};
+  }
+  return {};
 }
 
 function digest(r: ApplyResult): string {

@@ -2,6 +2,7 @@
 // simulated fsync completes), its replicated kv state machine, and the client requests it
 // holds. A crash drops everything but the disk; a restart rebuilds the member from it.
 
+import type { LeaseExpiry } from '../../kv/lease/expiry.js';
 import type { WatchHub } from '../../kv/watch/hub.js';
 import { decodeConfChange } from '../../raft/confchange-codec.js';
 import type { RaftBugs } from '../../raft/raft.js';
@@ -52,6 +53,8 @@ export class SimNode {
   /** Proposals by "client:seq" awaiting apply here. */
   readonly pendingWrites = new Map<string, { client: number; seq: number }>();
   readonly pendingReads = new Map<string, PendingRead>();
+  /** Leader-side lease clock; null until this member first ticks as leader after a start. */
+  leaseExpiry: LeaseExpiry | null = null;
   lastRole = '';
   lastTerm = 0;
 
@@ -101,6 +104,7 @@ export class SimNode {
 
   crash(): void {
     this.raw = null;
+    this.leaseExpiry = null;
     this.inflightReady = null;
     this.pendingWrites.clear();
     this.pendingReads.clear();

@@ -19,6 +19,9 @@ t.test('300 seeded runs of 3 members and 100 of 5 members: no violation', async 
   const failures: string[] = [];
   let commits = 0;
   let faults = 0;
+  let watchEvents = 0;
+  let leasesRevoked = 0;
+  let keepAlives = 0;
   for (const [nodes, runs, base] of [
     [3, 300, 10_000],
     [5, 100, 20_000],
@@ -28,6 +31,9 @@ t.test('300 seeded runs of 3 members and 100 of 5 members: no violation', async 
       const { result } = simulate(o);
       commits += result.stats.commits;
       faults += result.stats.faults;
+      watchEvents += result.stats.watchEvents;
+      leasesRevoked += result.stats.leases.revoked;
+      keepAlives += result.stats.leases.keepAlives;
       if (result.violations.length > 0) {
         failures.push(
           `${replayCommand(o)}: ${result.violations.map((v) => `${v.property}: ${v.detail}`).join('; ')}`,
@@ -39,6 +45,8 @@ t.test('300 seeded runs of 3 members and 100 of 5 members: no violation', async 
   // The runs must have done real work under real faults, or "no violation" proves nothing.
   t.ok(commits > 100_000, `commits ${commits}`);
   t.ok(faults > 2_000, `faults ${faults}`);
+  t.ok(watchEvents > 50_000, `watch events ${watchEvents}`);
+  t.ok(keepAlives > 500 && leasesRevoked > 200, `keep-alives ${keepAlives}, leases revoked ${leasesRevoked}`);
 });
 
 t.test('a run replays exactly from its seed', async (t) => {

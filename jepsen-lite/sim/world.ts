@@ -13,6 +13,7 @@ import { checkRegisterHistory } from '../checker/linearizability.js';
 import { EventQueue } from './event-queue.js';
 import { describeFault, type Fault, type FaultEvent } from './faults.js';
 import { encodeOp, type WorkloadOp } from './kv-app.js';
+import { LeaseWorkload } from './lease-workload.js';
 import { SimNetwork } from './network.js';
 import { type NodeTuning, SimNode } from './node.js';
 import { type LogView, SafetyMonitor, type Violation } from './safety.js';
@@ -58,6 +59,7 @@ export interface SimStats {
   readonly clientOps: number;
   readonly clientOk: number;
   readonly watchEvents: number;
+  readonly leases: { readonly granted: number; readonly keepAlives: number; readonly revoked: number };
 }
 
 export interface SimResult {
@@ -84,7 +86,8 @@ type SimEvent =
   | { readonly type: 'faultEnd'; readonly index: number }
   | { readonly type: 'restart'; readonly node: NodeId }
   | { readonly type: 'livenessProbe' }
-  | { readonly type: 'watchMaintain' };
+  | { readonly type: 'watchMaintain' }
+  | { readonly type: 'leaseClient'; readonly index: number };
 
 interface ClientState {
   readonly id: number;
@@ -115,6 +118,7 @@ export class World {
   readonly faultLog: string[] = [];
   private readonly clients: ClientState[] = [];
   private readonly watches: WatchWorkload;
+  private readonly leases: LeaseWorkload;
   private readonly tuning: NodeTuning;
   private readonly active: (Fault | null)[] = [];
   nowMs = 0;
@@ -176,6 +180,18 @@ export class World {
       this.queue.push(this.prng.int(50), { type: 'clientNext', client: c });
     }
     this.watches = new WatchWorkload(this.prng, this.nodes, WATCHERS);
+    this.leases = new LeaseWorkload(
+      {
+        nowMs: () => this.nowMs,
+        prng: this.prng,
+        nodes: this.nodes,
+        propose: (n, data) => this.proposeOn(n, data),
+      },
+      1 + this.prng.int(2),
+      o.horizonMs,
+    );
+    for (let i = 0; i < this.leases.clientCount; i++)
+      this.queue.push(this.prng.int(100), { type: 'leaseClient', index: i });
     this.queue.push(0, { type: 'watchMaintain' });
     o.schedule.forEach((ev, i) => {
       this.active.push(null);
@@ -206,6 +222,11 @@ export class World {
         clientOps: this.history.length,
         clientOk: this.history.filter((h) => h.outcome === 'ok').length,
         watchEvents: this.watches.eventsDelivered(),
+        leases: {
+          granted: this.leases.granted,
+          keepAlives: this.leases.keepAlivesAcked,
+          revoked: this.leases.revoked,
+        },
       },
       violations: this.safety.violations,
       faultLog: this.faultLog,
@@ -326,6 +347,7 @@ export class World {
     for (const c of this.clients) {
       if (c.current !== null) this.complete(c, 'unknown', {});
     }
+    this.safety.violations.push(...this.leases.violations);
     if (this.safety.violations.length > 0) return;
     const up = [...this.nodes.values()].filter((n) => n.up);
     const reference = up.reduce<SimNode | null>(
@@ -354,6 +376,7 @@ export class World {
         const n = this.nodes.get(ev.node)!;
         if (n.epoch !== ev.epoch || n.raw === null) return;
         n.raw.tick();
+        this.leases.leaderTick(n);
         this.drive(n);
         const interval = Math.max(1, Math.round((TICK_MS * 100) / n.tickRatePercent));
         this.queue.push(this.nowMs + interval, { type: 'tick', node: n.id, epoch: n.epoch });
@@ -416,6 +439,9 @@ export class World {
         return;
       case 'livenessProbe':
         this.livenessProbe();
+        return;
+      case 'leaseClient':
+        this.queue.push(this.nowMs + this.leases.clientTurn(ev.index), ev);
         return;
       case 'watchMaintain':
         this.watches.maintain();
@@ -514,6 +540,7 @@ export class World {
       const done = n.app.apply(e.index, e.data);
       if (done === null) continue;
       this.safety.onResult(this.nowMs, n.id, e.index, done.digest);
+      this.leases.onApplied(n, done);
       if (n.pendingWrites.delete(`${done.client}:${done.seq}`))
         this.completeWrite(done.client, done.seq, done.swapped);
     }
@@ -617,6 +644,19 @@ export class World {
     this.history.push({ ...cur.op, ...extra, outcome, completeTime: this.nowMs });
     c.current = null;
     this.queue.push(this.nowMs + this.prng.int(20), { type: 'clientNext', client: c.id });
+  }
+
+  /** Proposes on a member; false when raft dropped it (no leader known, transfer running). */
+  private proposeOn(n: SimNode, data: Uint8Array): boolean {
+    if (n.raw === null) return false;
+    try {
+      n.raw.propose(data);
+    } catch (err) {
+      if (!isRaftError(err, 'PROPOSAL_DROPPED')) throw err;
+      return false;
+    }
+    this.drive(n);
+    return true;
   }
 
   private livenessProbe(): void {
