@@ -29,7 +29,7 @@ t.test('sim prints one line per run and a total, exit 0 when clean', async (t) =
   t.equal(lines.length, 3);
   t.match(
     lines[0]!,
-    /^run 0 seed=7 steps=\d+ sim=[\d.]+s msgs=\d+ faults=\d+ commits=\d+ leaders=\d+ ops=\d+\/\d+ok ok$/,
+    /^run 0 seed=7 steps=\d+ sim=[\d.]+s msgs=\d+ faults=\d+ commits=\d+ leaders=\d+ ops=\d+\/\d+ok watch-events=\d+ leases=\d+\/\d+\/\d+ ok$/,
   );
   t.match(lines[1]!, /^run 1 seed=8 /);
   t.match(

@@ -46,7 +46,7 @@ t.test('300 seeded runs of 3 members and 100 of 5 members: no violation', async 
   t.ok(commits > 100_000, `commits ${commits}`);
   t.ok(faults > 2_000, `faults ${faults}`);
   t.ok(watchEvents > 50_000, `watch events ${watchEvents}`);
-  t.ok(keepAlives > 500 && leasesRevoked > 200, `keep-alives ${keepAlives}, leases revoked ${leasesRevoked}`);
+  t.ok(keepAlives > 500 && leasesRevoked > 100, `keep-alives ${keepAlives}, leases revoked ${leasesRevoked}`);
 });
 
 t.test('a run replays exactly from its seed', async (t) => {
