@@ -20,10 +20,21 @@ t.test('commit and reopen restore the same store and applied index', async (t) =
   const m = new MvccStore();
   let be = await LevelBackend.open(dir);
   for (let i = 0; i < 30; i++) m.put({ key: b(`k${i % 5}`), value: b(`v${i}`) });
-  await be.commit({ mutations: m.drainMutations(), applied: 40, currentRevision: m.currentRevision, compactRevision: 0 });
+  await be.commit({
+    mutations: m.drainMutations(),
+    applied: 40,
+    currentRevision: m.currentRevision,
+    compactRevision: 0,
+  });
   m.deleteRange({ key: b('k0') });
   m.compact(20);
-  await be.commit({ mutations: m.drainMutations(), applied: 42, currentRevision: m.currentRevision, compactRevision: m.compactRevision, leases: b('L') });
+  await be.commit({
+    mutations: m.drainMutations(),
+    applied: 42,
+    currentRevision: m.currentRevision,
+    compactRevision: m.compactRevision,
+    leases: b('L'),
+  });
   await be.close();
 
   be = await LevelBackend.open(dir);
@@ -51,9 +62,18 @@ t.test('replace installs a snapshot state wholesale', async (t) => {
   await be.commit({ mutations: m.drainMutations(), applied: 5, currentRevision: 1, compactRevision: 0 });
   const src = new MvccStore();
   for (let i = 0; i < 3; i++) src.put({ key: b(`n${i}`), value: b('y') });
-  await be.replace({ records: [...src.records()], applied: 99, currentRevision: 3, compactRevision: 0, leases: null });
+  await be.replace({
+    records: [...src.records()],
+    applied: 99,
+    currentRevision: 3,
+    compactRevision: 0,
+    leases: null,
+  });
   const st = await be.load();
   t.equal(st.applied, 99);
-  t.same(st.records.map((r) => new TextDecoder().decode(r.key)), ['n0', 'n1', 'n2']);
+  t.same(
+    st.records.map((r) => new TextDecoder().decode(r.key)),
+    ['n0', 'n1', 'n2'],
+  );
   t.equal(st.leases, null);
 });

@@ -46,14 +46,41 @@ export function recordKey(main: number, sub: number): Uint8Array {
 }
 
 function encodeRecord(r: StoredKv): Uint8Array {
-  return packr.pack([r.key, r.value, r.createRevision, r.modRevision, r.version, r.lease, r.tombstone ? 1 : 0, r.sub]);
+  return packr.pack([
+    r.key,
+    r.value,
+    r.createRevision,
+    r.modRevision,
+    r.version,
+    r.lease,
+    r.tombstone ? 1 : 0,
+    r.sub,
+  ]);
 }
 
 function decodeRecord(bytes: Uint8Array): StoredKv {
   const a = packr.unpack(bytes) as unknown[];
   if (!Array.isArray(a) || a.length !== 8) throw new KvError('CORRUPT', 'bad revision record');
-  const [key, value, createRevision, modRevision, version, lease, tomb, sub] = a as [Uint8Array, Uint8Array, number, number, number, number, number, number];
-  return { key: new Uint8Array(key), value: new Uint8Array(value), createRevision, modRevision, version, lease, tombstone: tomb === 1, sub };
+  const [key, value, createRevision, modRevision, version, lease, tomb, sub] = a as [
+    Uint8Array,
+    Uint8Array,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return {
+    key: new Uint8Array(key),
+    value: new Uint8Array(value),
+    createRevision,
+    modRevision,
+    version,
+    lease,
+    tombstone: tomb === 1,
+    sub,
+  };
 }
 
 function encodeNumber(n: number): Uint8Array {
@@ -132,7 +159,8 @@ export class LevelBackend {
     const CHUNK = 10_000;
     for (let i = 0; i < state.records.length; i += CHUNK) {
       const batch = this.db.batch();
-      for (const r of state.records.slice(i, i + CHUNK)) batch.put(recordKey(r.modRevision, r.sub), encodeRecord(r));
+      for (const r of state.records.slice(i, i + CHUNK))
+        batch.put(recordKey(r.modRevision, r.sub), encodeRecord(r));
       await batch.write();
     }
     await this.commit({

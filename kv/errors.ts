@@ -11,11 +11,17 @@ export type KvErrorCode =
   | 'LEASE_NOT_FOUND'
   | 'LEASE_EXISTS'
   | 'LEASE_TTL_TOO_LARGE'
+  | 'LEASE_NOT_PRIMARY'
   | 'NO_SPACE'
   | 'REQUEST_TOO_LARGE'
   | 'EMPTY_KEY'
   | 'BAD_REQUEST'
-  | 'CORRUPT';
+  | 'VALUE_PROVIDED'
+  | 'LEASE_PROVIDED'
+  | 'CORRUPT'
+  | 'WATCH_EMPTY_RANGE'
+  | 'WATCH_DUPLICATE_ID'
+  | 'WATCH_INVARIANT';
 
 const MESSAGES: Record<KvErrorCode, string> = {
   COMPACTED: 'mvcc: required revision has been compacted',
@@ -26,11 +32,23 @@ const MESSAGES: Record<KvErrorCode, string> = {
   LEASE_NOT_FOUND: 'requested lease not found',
   LEASE_EXISTS: 'lease already exists',
   LEASE_TTL_TOO_LARGE: 'too large lease TTL',
+  /** A keep-alive reached a member that is not (or no longer) the leader; the server forwards or retries. */
+  LEASE_NOT_PRIMARY: 'not a primary lessor',
   NO_SPACE: 'mvcc: database space exceeded',
   REQUEST_TOO_LARGE: 'request is too large',
   EMPTY_KEY: 'key is not provided',
   BAD_REQUEST: 'invalid request',
+  /** A put with ignore_value that also carries a value. */
+  VALUE_PROVIDED: 'value is provided',
+  /** A put with ignore_lease that also names a lease. */
+  LEASE_PROVIDED: 'lease is provided',
   CORRUPT: 'mvcc: corrupt data',
+  /** A watch whose range end is not above its key. */
+  WATCH_EMPTY_RANGE: 'mvcc: watcher range is empty',
+  /** A watch id the caller chose is already in use. */
+  WATCH_DUPLICATE_ID: 'mvcc: duplicate watch ID provided on the WatchStream',
+  /** The store broke the watch hub's contract (notify order, eventsBetween results): a bug, not input. */
+  WATCH_INVARIANT: 'mvcc: watch invariant violated',
 };
 
 export class KvError extends Error {

@@ -6,7 +6,8 @@ import t from 'tap';
 import { propertyChecker } from '../test/property.js';
 import { isKvError } from './errors.js';
 import { type LeaseHooks, MvccStore } from './mvcc.js';
-import type { KeyValue } from './types.js';
+import { validateTxn } from './txn-validate.js';
+import type { KeyValue, RequestOp, ResponseOp, TxnRequest, TxnResponse } from './types.js';
 
 const FILE = 'kv/mvcc.test.ts';
 const checkProperty = propertyChecker(FILE);
@@ -192,29 +193,123 @@ t.test('txn: compares on value, version, create, mod, lease; missing keys; range
 t.test('txn is atomic: a failing op rolls back every earlier change', async (t) => {
   const m = new MvccStore();
   m.put({ key: b('a'), value: b('1') });
+  m.put({ key: b('b'), value: b('x') });
   const before = m.hashKV();
-  t.throws(
-    () =>
-      m.txn({
-        compare: [],
-        success: [
-          { put: { key: b('a'), value: b('2') } },
-          { deleteRange: { key: b('b') } },
-          { put: { key: b('c'), value: b('3'), lease: 99 } },
-        ],
-        failure: [],
-      }),
-    { code: 'LEASE_NOT_FOUND' },
-  );
-  t.equal(m.currentRevision, 1);
-  t.same(m.range({ key: b('a'), rangeEnd: new Uint8Array([0]) }).kvs.map(brief), ['a=1@c1m1v1l0']);
+  // An ignore_value put on a key that a from-key delete removed earlier in the same txn passes
+  // validation (as in etcd 3.4, which then panics) and the checks made before the txn: it fails half-way.
+  const req: TxnRequest = {
+    compare: [],
+    success: [
+      { put: { key: b('a'), value: b('2') } },
+      { deleteRange: { key: b('b'), rangeEnd: new Uint8Array([0]) } },
+      { put: { key: b('b'), value: new Uint8Array(0), ignoreValue: true } },
+    ],
+    failure: [],
+  };
+  t.doesNotThrow(() => validateTxn(req));
+  t.throws(() => m.txn(req), { code: 'KEY_NOT_FOUND' });
+  t.equal(m.currentRevision, 2);
+  t.same(m.range({ key: b('a'), rangeEnd: new Uint8Array([0]) }).kvs.map(brief), [
+    'a=1@c1m1v1l0',
+    'b=x@c2m2v1l0',
+  ]);
   t.same(m.hashKV(), before);
   t.same(
     m.drainMutations().map((x) => (x.op === 'put' ? x.record.modRevision : -1)),
-    [1],
+    [1, 2],
     'no mutation of the failed txn reaches the backend',
   );
-  t.equal(m.put({ key: b('a'), value: b('ok') }).revision, 2, 'the next write takes the next revision');
+  t.equal(m.put({ key: b('a'), value: b('ok') }).revision, 3, 'the next write takes the next revision');
+});
+
+t.test(
+  'txn: nested compares and the checks that can fail it see the store as before it (etcd)',
+  async (t) => {
+    const m = new MvccStore();
+    m.put({ key: b('a'), value: b('1') });
+    const r = m.txn({
+      compare: [],
+      success: [
+        { put: { key: b('a'), value: b('2') } },
+        {
+          txn: {
+            compare: [{ key: b('a'), target: 'value', result: 'equal', value: b('1') }],
+            success: [{ range: { key: b('a') } }],
+            failure: [],
+          },
+        },
+      ],
+      failure: [],
+    });
+    const nested = r.responses[1];
+    t.ok(
+      nested !== undefined && 'txn' in nested && nested.txn.succeeded,
+      "the compare saw a=1, not the txn's a=2",
+    );
+    const read = nested !== undefined && 'txn' in nested ? nested.txn.responses[0] : undefined;
+    t.same(read !== undefined && 'range' in read ? read.range.kvs.map(brief) : null, ['a=2@c1m2v2l0']);
+
+    m.put({ key: b('a'), value: b('3') });
+    m.compact(3);
+    const txn = (...success: RequestOp[]): TxnResponse => m.txn({ compare: [], success, failure: [] });
+    t.throws(
+      () => txn({ range: { key: b('a'), revision: 1 } }, { put: { key: b('c'), value: b('x'), lease: 99 } }),
+      { code: 'LEASE_NOT_FOUND' },
+      "puts are checked before ranges, whatever the ops' order",
+    );
+    t.throws(
+      () => txn({ put: { key: b('c'), value: b('x') } }, { range: { key: b('a'), revision: 4 } }),
+      { code: 'FUTURE_REV' },
+      'a txn cannot read its own revision by number',
+    );
+    const ignoredOnMissing = { key: b('nope'), value: new Uint8Array(0), ignoreValue: true, lease: 99 };
+    t.throws(
+      () => txn({ put: ignoredOnMissing }),
+      { code: 'KEY_NOT_FOUND' },
+      'in a txn: ignore flags, then the lease',
+    );
+    t.throws(() => m.put(ignoredOnMissing), { code: 'LEASE_NOT_FOUND' }, 'a plain put: the lease first');
+    t.equal(m.currentRevision, 3);
+  },
+);
+
+t.test('txn: each response carries the revision its op saw; a nested txn header is 0 (etcd)', async (t) => {
+  const m = new MvccStore();
+  m.put({ key: b('a'), value: b('1') });
+  const r = m.txn({
+    compare: [],
+    success: [
+      { range: { key: b('a') } },
+      { deleteRange: { key: b('zz') } },
+      { put: { key: b('b'), value: b('x') } },
+      { deleteRange: { key: b('zz') } },
+      { txn: { compare: [], success: [{ range: { key: b('a') } }], failure: [] } },
+    ],
+    failure: [],
+  });
+  const revisionOf = (op: ResponseOp): number =>
+    'range' in op
+      ? op.range.revision
+      : 'put' in op
+        ? op.put.revision
+        : 'deleteRange' in op
+          ? op.deleteRange.revision
+          : op.txn.revision;
+  t.same(r.responses.map(revisionOf), [1, 1, 2, 2, 0], 'before the first write: the old revision');
+  const nested = r.responses[4];
+  t.same(nested !== undefined && 'txn' in nested ? nested.txn.responses.map(revisionOf) : null, [2]);
+  t.equal(r.revision, 2);
+});
+
+t.test('range: a negative limit is no limit, a negative revision reads the current one (etcd)', async (t) => {
+  const m = new MvccStore();
+  m.put({ key: b('a'), value: b('1') });
+  m.put({ key: b('b'), value: b('2') });
+  m.put({ key: b('a'), value: b('3') });
+  m.compact(2);
+  const all = { key: b('a'), rangeEnd: new Uint8Array([0]) };
+  t.same(m.range({ ...all, limit: -1 }).kvs.map(brief), ['a=3@c1m3v2l0', 'b=2@c2m2v1l0']);
+  t.same(m.range({ ...all, revision: -1 }).kvs.map(brief), ['a=3@c1m3v2l0', 'b=2@c2m2v1l0']);
 });
 
 t.test('nested txn and delete events carry prevKv; observer sees one batch per revision', async (t) => {

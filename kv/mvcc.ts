@@ -61,6 +61,21 @@ interface TxnState {
   readonly writes: KeyInterval[];
 }
 
+/** The branch a txn takes, and those of the nested txns in that branch, in order. */
+interface TxnPath {
+  readonly succeeded: boolean;
+  readonly nested: readonly TxnPath[];
+}
+
+/** The range, put and delete ops a txn runs along `path`, in order, nested ones in place. */
+function* opsOnPath(req: TxnRequest, path: TxnPath): Generator<RequestOp> {
+  let nested = 0;
+  for (const op of path.succeeded ? req.success : req.failure) {
+    if ('txn' in op) yield* opsOnPath(op.txn, path.nested[nested++]!);
+    else yield op;
+  }
+}
+
 export class MvccStore {
   private readonly index: BTreeOf<string, KeyIndex> = new BTree<string, KeyIndex>();
   private revisions = new RevisionLog();
@@ -135,11 +150,23 @@ export class MvccStore {
     return this.toKeyValue(rec, v.version);
   }
 
-  range(req: RangeRequest, readRev?: number): RangeResponse {
+  range(req: RangeRequest): RangeResponse {
+    return this.rangeAt(req, this.current);
+  }
+
+  /**
+   * A range as etcd runs it at `curRev` (the store's revision, or a write txn's own once it wrote):
+   * revision 0 or below reads at curRev, and the header carries curRev whatever revision was read.
+   */
+  private rangeAt(req: RangeRequest, curRev: number): RangeResponse {
     if (req.key.length === 0) throw new KvError('EMPTY_KEY');
-    const rev = readRev ?? this.checkRevision(req.revision ?? 0);
+    const asked = req.revision ?? 0;
+    if (asked > curRev) throw new KvError('FUTURE_REV');
+    const rev = asked <= 0 ? curRev : asked;
+    if (rev < this.compacted) throw new KvError('COMPACTED');
     const iv = keyInterval(req.key, req.rangeEnd);
-    const limit = req.limit ?? 0;
+    // A negative limit is no limit, as in etcd.
+    const limit = Math.max(req.limit ?? 0, 0);
     const filtered =
       (req.minModRevision ?? 0) !== 0 ||
       (req.maxModRevision ?? 0) !== 0 ||
@@ -158,7 +185,7 @@ export class MvccStore {
       if (req.countOnly === true || kvs.length >= fetchLimit) continue;
       kvs.push(this.kvAt(v));
     }
-    if (req.countOnly === true) return { revision: this.current, kvs: [], more: false, count };
+    if (req.countOnly === true) return { revision: curRev, kvs: [], more: false, count };
     if (req.maxModRevision) kvs = kvs.filter((kv) => kv.modRevision <= req.maxModRevision!);
     if (req.minModRevision) kvs = kvs.filter((kv) => kv.modRevision >= req.minModRevision!);
     if (req.maxCreateRevision) kvs = kvs.filter((kv) => kv.createRevision <= req.maxCreateRevision!);
@@ -173,12 +200,15 @@ export class MvccStore {
       more = true;
     }
     if (req.keysOnly === true) kvs = kvs.map((kv) => ({ ...kv, value: EMPTY }));
-    return { revision: this.current, kvs, more, count };
+    return { revision: curRev, kvs, more, count };
   }
 
   // ---- writes ----
 
   put(req: PutRequest): PutResponse {
+    // A plain put checks its lease before its ignore flags (etcd's Put); a txn checks each put the
+    // other way round.
+    this.checkLease(req.lease ?? 0);
     const r = this.txn({ compare: [], success: [{ put: req }], failure: [] });
     const first = r.responses[0];
     if (first === undefined || !('put' in first)) throw new KvError('CORRUPT', 'put response missing');
@@ -193,8 +223,16 @@ export class MvccStore {
     return { ...first.deleteRange, revision: r.revision };
   }
 
-  /** Executes a transaction atomically; read-only ones do not create a revision. */
+  /**
+   * Executes a transaction atomically; read-only ones do not create a revision. Like etcd, all that
+   * decides its course is settled against the store as it was before it: every compare on the path
+   * taken (nested txns' too), then the checks that could fail it half-way, in etcd's order — the
+   * puts' ignore flags and leases, then the ranges' revisions.
+   */
   txn(req: TxnRequest): TxnResponse {
+    const path = this.choosePath(req);
+    for (const op of opsOnPath(req, path)) if ('put' in op) this.checkPut(op.put);
+    for (const op of opsOnPath(req, path)) if ('range' in op) this.checkRangeRevision(op.range.revision ?? 0);
     const st: TxnState = {
       rev: this.current + 1,
       sub: 0,
@@ -205,7 +243,7 @@ export class MvccStore {
     };
     let resp: TxnResponse;
     try {
-      resp = this.execTxn(req, st);
+      resp = this.execTxn(req, path, st);
     } catch (err) {
       this.rollback(st);
       throw err;
@@ -214,20 +252,33 @@ export class MvccStore {
       this.current = st.rev;
       this.observer?.onCommit(st.rev, st.events);
     }
-    return this.withRevision(resp, this.current);
+    return { ...resp, revision: this.current };
   }
 
-  private withRevision(r: TxnResponse, revision: number): TxnResponse {
-    return {
-      revision,
-      succeeded: r.succeeded,
-      responses: r.responses.map((op) => {
-        if ('range' in op) return { range: { ...op.range, revision } };
-        if ('put' in op) return { put: { ...op.put, revision } };
-        if ('deleteRange' in op) return { deleteRange: { ...op.deleteRange, revision } };
-        return { txn: this.withRevision(op.txn, revision) };
-      }),
-    };
+  /** Which branch the txn and each nested txn on its way take, judged on the current revision. */
+  private choosePath(req: TxnRequest): TxnPath {
+    const succeeded = req.compare.every((c) => this.evalCompare(c, this.current));
+    const ops = succeeded ? req.success : req.failure;
+    return { succeeded, nested: ops.flatMap((op) => ('txn' in op ? [this.choosePath(op.txn)] : [])) };
+  }
+
+  private checkLease(id: number): void {
+    if (id !== 0 && (this.leases === null || !this.leases.has(id))) throw new KvError('LEASE_NOT_FOUND');
+  }
+
+  private checkPut(req: PutRequest): void {
+    if (req.ignoreValue === true || req.ignoreLease === true) {
+      if ((this.index.get(keyString(req.key))?.get(this.current) ?? null) === null)
+        throw new KvError('KEY_NOT_FOUND');
+    }
+    this.checkLease(req.lease ?? 0);
+  }
+
+  /** Revisions up to the one before the txn (its own is not readable by revision), not compacted. */
+  private checkRangeRevision(rev: number): void {
+    if (rev <= 0) return;
+    if (rev > this.current) throw new KvError('FUTURE_REV');
+    if (rev < this.compacted) throw new KvError('COMPACTED');
   }
 
   /** The revision reads inside a write transaction see: including its own earlier writes. */
@@ -235,24 +286,20 @@ export class MvccStore {
     return st.sub > 0 ? st.rev : this.current;
   }
 
-  private execTxn(req: TxnRequest, st: TxnState): TxnResponse {
-    const succeeded = req.compare.every((c) => this.evalCompare(c, this.readRev(st)));
-    const ops = succeeded ? req.success : req.failure;
-    const responses: ResponseOp[] = ops.map((op) => this.execOp(op, st));
-    return { revision: 0, succeeded, responses };
-  }
-
-  private execOp(op: RequestOp, st: TxnState): ResponseOp {
-    if ('range' in op) {
-      const rev =
-        op.range.revision === undefined || op.range.revision === 0
-          ? this.readRev(st)
-          : this.checkRevision(op.range.revision);
-      return { range: this.range(op.range, rev) };
-    }
-    if ('put' in op) return { put: this.execPut(op.put, st) };
-    if ('deleteRange' in op) return { deleteRange: this.execDelete(op.deleteRange, st) };
-    return { txn: this.execTxn(op.txn, st) };
+  /**
+   * Runs the branches `path` chose. Each response carries the revision its op saw, as in etcd: a
+   * read before the txn's first write reports the old revision; a nested txn's own header stays
+   * empty (0); the outermost one gets the store's revision afterwards.
+   */
+  private execTxn(req: TxnRequest, path: TxnPath, st: TxnState): TxnResponse {
+    let nested = 0;
+    const responses = (path.succeeded ? req.success : req.failure).map((op): ResponseOp => {
+      if ('txn' in op) return { txn: this.execTxn(op.txn, path.nested[nested++]!, st) };
+      if ('range' in op) return { range: this.rangeAt(op.range, this.readRev(st)) };
+      if ('put' in op) return { put: this.execPut(op.put, st) };
+      return { deleteRange: this.execDelete(op.deleteRange, st) };
+    });
+    return { revision: 0, succeeded: path.succeeded, responses };
   }
 
   private nextRevision(st: TxnState): Revision {
@@ -296,7 +343,9 @@ export class MvccStore {
     this.moveLease(ki.key, prev?.lease ?? 0, lease, st);
     const kv = this.toKeyValue(rec, version);
     st.events.push(prev === undefined ? { type: 'put', kv } : { type: 'put', kv, prevKv: prev });
-    return req.prevKv === true && prev !== undefined ? { revision: 0, prevKv: prev } : { revision: 0 };
+    return req.prevKv === true && prev !== undefined
+      ? { revision: st.rev, prevKv: prev }
+      : { revision: st.rev };
   }
 
   private moveLease(key: Bytes, from: number, to: number, st: TxnState): void {
@@ -342,7 +391,8 @@ export class MvccStore {
       });
     }
     return {
-      revision: 0,
+      // Deleting nothing before the txn's first write reports the old revision.
+      revision: this.readRev(st),
       deleted: victims.length,
       prevKvs: req.prevKv === true ? victims.map(([, kv]) => kv) : [],
     };

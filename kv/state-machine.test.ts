@@ -145,7 +145,11 @@ t.test('revoking a lease deletes its keys in one revision', async (t) => {
   m.apply(7, entry({ leaseGrant: { id: 8, ttlSeconds: 30 } }));
   m.apply(8, entry({ put: { key: b('w'), value: b('4'), lease: 8 } }));
   const expired = m.apply(9, entry({ leaseExpire: { ids: [7, 8] } }));
-  t.same(expired?.ok ? expired.response : null, { leaseExpire: { revoked: [8], revision: m.store.currentRevision } }, 'leases already gone are skipped');
+  t.same(
+    expired?.ok ? expired.response : null,
+    { leaseExpire: { revoked: [8], revision: m.store.currentRevision } },
+    'leases already gone are skipped',
+  );
   t.same(m.store.range({ key: b('w') }).kvs, []);
 });
 

@@ -9,7 +9,7 @@ import type { LeaseHooks, StoreObserver } from './mvcc.js';
 import { MvccStore } from './mvcc.js';
 import { type AlarmType, decodeEnvelope, type Envelope, type KvRequest } from './request.js';
 import type { StoredKv } from './revision-log.js';
-import { validateTxn } from './txn-validate.js';
+import { validatePut, validateTxn } from './txn-validate.js';
 import type { Bytes, DeleteRangeResponse, PutResponse, TxnResponse } from './types.js';
 
 /** What the state machine needs of the lease table (kv/lease implements it). */
@@ -128,6 +128,7 @@ export class KvStateMachine {
 
   private execute(r: KvRequest): ApplyResponse {
     if ('put' in r) {
+      validatePut(r.put);
       this.refuseWhenFull();
       return { put: this.store.put(r.put) };
     }

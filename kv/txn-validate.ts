@@ -1,73 +1,97 @@
-// Validation of a transaction before it is proposed or applied, with etcd's rules: at most
-// maxTxnOps compares and ops per branch, and no key written twice in one branch (puts on the
-// same key, or a put inside a deleted range), nested transactions included.
+// Validation of requests before they are proposed or applied, with etcd 3.4's rules (its gRPC
+// layer's checkPutRequest, checkTxnRequest and checkIntervals, in the same order): at most
+// maxTxnOps compares and ops per branch, a nested txn within what its parent left of that budget,
+// keys present, no value or lease beside ignore_value / ignore_lease, and no key written twice in
+// a branch — where, as in etcd, the then and else branches of a nested txn exclude each other.
 
 import { KvError } from './errors.js';
-import { intervalsOverlap, type KeyInterval, keyInterval } from './keys.js';
-import type { RequestOp, TxnRequest } from './types.js';
+import { inInterval, type KeyInterval, keyInterval, keyString } from './keys.js';
+import type { DeleteRangeRequest, PutRequest, RequestOp, TxnRequest } from './types.js';
 
 /** etcd's default --max-txn-ops. */
 export const DEFAULT_MAX_TXN_OPS = 128;
 
 export function validateTxn(req: TxnRequest, maxTxnOps: number = DEFAULT_MAX_TXN_OPS): void {
-  if (req.compare.length > maxTxnOps || req.success.length > maxTxnOps || req.failure.length > maxTxnOps) {
-    throw new KvError('TOO_MANY_OPS');
-  }
-  for (const c of req.compare) if (c.key.length === 0) throw new KvError('EMPTY_KEY');
-  for (const branch of [req.success, req.failure]) {
-    for (const op of branch) validateOp(op, maxTxnOps);
-    checkIntervals(branch);
-  }
+  checkShape(req, maxTxnOps);
+  // Double writes only once the whole request is well formed, as etcd (the check is quadratic).
+  checkIntervals(req.success);
+  checkIntervals(req.failure);
 }
 
-function validateOp(op: RequestOp, maxTxnOps: number): void {
+/** etcd's checks of a put before it is proposed: a key, and no value or lease beside the ignore flags. */
+export function validatePut(req: PutRequest): void {
+  if (req.key.length === 0) throw new KvError('EMPTY_KEY');
+  if (req.ignoreValue === true && req.value.length > 0) throw new KvError('VALUE_PROVIDED');
+  if (req.ignoreLease === true && (req.lease ?? 0) !== 0) throw new KvError('LEASE_PROVIDED');
+}
+
+function checkShape(req: TxnRequest, maxTxnOps: number): void {
+  const opCount = Math.max(req.compare.length, req.success.length, req.failure.length);
+  if (opCount > maxTxnOps) throw new KvError('TOO_MANY_OPS');
+  for (const c of req.compare) if (c.key.length === 0) throw new KvError('EMPTY_KEY');
+  // A nested txn may use only what this level left of the budget.
+  for (const op of [...req.success, ...req.failure]) checkOp(op, maxTxnOps - opCount);
+}
+
+function checkOp(op: RequestOp, maxTxnOps: number): void {
   if ('range' in op) {
     if (op.range.key.length === 0) throw new KvError('EMPTY_KEY');
   } else if ('put' in op) {
-    if (op.put.key.length === 0) throw new KvError('EMPTY_KEY');
-    if (op.put.ignoreValue === true && op.put.value.length > 0)
-      throw new KvError('BAD_REQUEST', 'value is provided with ignore_value');
-    if (op.put.ignoreLease === true && (op.put.lease ?? 0) !== 0)
-      throw new KvError('BAD_REQUEST', 'lease is provided with ignore_lease');
+    validatePut(op.put);
   } else if ('deleteRange' in op) {
     if (op.deleteRange.key.length === 0) throw new KvError('EMPTY_KEY');
   } else {
-    validateTxn(op.txn, maxTxnOps);
+    checkShape(op.txn, maxTxnOps);
   }
 }
 
-/** Puts and deletes of one branch (and the branches of nested txns) must not touch a key twice. */
-function checkIntervals(ops: readonly RequestOp[]): { puts: KeyInterval[]; dels: KeyInterval[] } {
-  const puts: KeyInterval[] = [];
+/**
+ * The keys a delete covers for the double-write check. A from-key delete (range end "\0") covers
+ * none: etcd 3.4 takes "\0" literally here, as an end before the start, so it never conflicts.
+ */
+function deleteInterval(req: DeleteRangeRequest): KeyInterval | null {
+  const end = req.rangeEnd;
+  if (end !== undefined && end.length === 1 && end[0] === 0) return null;
+  return keyInterval(req.key, end);
+}
+
+interface Writes {
+  readonly puts: Set<string>;
+  readonly dels: KeyInterval[];
+}
+
+/**
+ * etcd's checkIntervals, step for step: this level's deletes first; then each nested txn's puts
+ * against the puts and deletes gathered so far (its then and else branches may put the same key)
+ * before its deletes join them; last this level's puts against all of it.
+ */
+function checkIntervals(ops: readonly RequestOp[]): Writes {
   const dels: KeyInterval[] = [];
-  const addPut = (iv: KeyInterval): void => {
-    if (puts.some((p) => p.start === iv.start) || dels.some((d) => intervalsOverlap(d, iv)))
-      throw new KvError('DUPLICATE_KEY');
-    puts.push(iv);
-  };
   for (const op of ops) {
-    if ('put' in op) addPut(keyInterval(op.put.key, undefined));
-    else if ('deleteRange' in op) dels.push(keyInterval(op.deleteRange.key, op.deleteRange.rangeEnd));
-    else if ('txn' in op) {
-      // Either branch of a nested txn may run: each is checked against this branch's writes.
-      for (const branch of [op.txn.success, op.txn.failure]) {
-        const inner = checkIntervals(branch);
-        for (const p of inner.puts) {
-          if (puts.some((x) => x.start === p.start) || dels.some((d) => intervalsOverlap(d, p)))
-            throw new KvError('DUPLICATE_KEY');
-        }
-        for (const d of inner.dels)
-          if (puts.some((p) => intervalsOverlap(d, p))) throw new KvError('DUPLICATE_KEY');
-      }
-      const a = checkIntervals(op.txn.success);
-      const b = checkIntervals(op.txn.failure);
-      puts.push(...a.puts, ...b.puts);
-      dels.push(...a.dels, ...b.dels);
-    }
+    const iv = 'deleteRange' in op ? deleteInterval(op.deleteRange) : null;
+    if (iv !== null) dels.push(iv);
   }
-  // A delete after a put on the same key is also a double write.
-  for (const d of dels) {
-    for (const p of puts) if (intervalsOverlap(d, p)) throw new KvError('DUPLICATE_KEY');
+  const deleted = (k: string): boolean => dels.some((d) => inInterval(k, d));
+  const puts = new Set<string>();
+  for (const op of ops) {
+    if (!('txn' in op)) continue;
+    const then = checkIntervals(op.txn.success);
+    const otherwise = checkIntervals(op.txn.failure);
+    for (const k of then.puts) {
+      if (puts.has(k) || deleted(k)) throw new KvError('DUPLICATE_KEY');
+      puts.add(k);
+    }
+    for (const k of otherwise.puts) {
+      if ((puts.has(k) && !then.puts.has(k)) || deleted(k)) throw new KvError('DUPLICATE_KEY');
+      puts.add(k);
+    }
+    dels.push(...then.dels, ...otherwise.dels);
+  }
+  for (const op of ops) {
+    if (!('put' in op)) continue;
+    const k = keyString(op.put.key);
+    if (puts.has(k) || deleted(k)) throw new KvError('DUPLICATE_KEY');
+    puts.add(k);
   }
   return { puts, dels };
 }
