@@ -7,7 +7,7 @@ import { ClassicLevel } from 'classic-level';
 import { Packr } from 'msgpackr';
 import { KvError } from './errors.js';
 import type { StoreMutation } from './mvcc.js';
-import type { StoredKv } from './revision-log.js';
+import { type StoredKv, storedKvFromTuple, storedKvToTuple } from './revision-log.js';
 
 const REC_PREFIX = 0x72; // 'r'
 const META_APPLIED = 'm:applied';
@@ -46,41 +46,13 @@ export function recordKey(main: number, sub: number): Uint8Array {
 }
 
 function encodeRecord(r: StoredKv): Uint8Array {
-  return packr.pack([
-    r.key,
-    r.value,
-    r.createRevision,
-    r.modRevision,
-    r.version,
-    r.lease,
-    r.tombstone ? 1 : 0,
-    r.sub,
-  ]);
+  return packr.pack(storedKvToTuple(r));
 }
 
 function decodeRecord(bytes: Uint8Array): StoredKv {
-  const a = packr.unpack(bytes) as unknown[];
-  if (!Array.isArray(a) || a.length !== 8) throw new KvError('CORRUPT', 'bad revision record');
-  const [key, value, createRevision, modRevision, version, lease, tomb, sub] = a as [
-    Uint8Array,
-    Uint8Array,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  return {
-    key: new Uint8Array(key),
-    value: new Uint8Array(value),
-    createRevision,
-    modRevision,
-    version,
-    lease,
-    tombstone: tomb === 1,
-    sub,
-  };
+  const rec = storedKvFromTuple(packr.unpack(bytes));
+  if (rec === null) throw new KvError('CORRUPT', 'bad revision record');
+  return rec;
 }
 
 function encodeNumber(n: number): Uint8Array {

@@ -16,6 +16,29 @@ export interface StoredKv {
   readonly sub: number;
 }
 
+/** A stored version as a flat tuple: the one encoding of backend records and snapshots. */
+export type StoredKvTuple = [Uint8Array, Uint8Array, number, number, number, number, number, number];
+
+export function storedKvToTuple(r: StoredKv): StoredKvTuple {
+  return [r.key, r.value, r.createRevision, r.modRevision, r.version, r.lease, r.tombstone ? 1 : 0, r.sub];
+}
+
+/** The inverse of storedKvToTuple; copies the byte fields (decoders may hand out shared buffers). */
+export function storedKvFromTuple(a: unknown): StoredKv | null {
+  if (!Array.isArray(a) || a.length !== 8) return null;
+  const [key, value, createRevision, modRevision, version, lease, tomb, sub] = a as StoredKvTuple;
+  return {
+    key: new Uint8Array(key),
+    value: new Uint8Array(value),
+    createRevision,
+    modRevision,
+    version,
+    lease,
+    tombstone: tomb === 1,
+    sub,
+  };
+}
+
 export class RevisionLog {
   /** Main revisions present, ascending. */
   private mains: number[] = [];

@@ -8,7 +8,7 @@ import { isKvError, KvError, type KvErrorCode } from './errors.js';
 import type { LeaseHooks, StoreObserver } from './mvcc.js';
 import { MvccStore } from './mvcc.js';
 import { type AlarmType, decodeEnvelope, type Envelope, type KvRequest } from './request.js';
-import type { StoredKv } from './revision-log.js';
+import { type StoredKv, type StoredKvTuple, storedKvFromTuple, storedKvToTuple } from './revision-log.js';
 import { validatePut, validateTxn } from './txn-validate.js';
 import type { Bytes, DeleteRangeResponse, PutResponse, TxnResponse } from './types.js';
 
@@ -224,16 +224,7 @@ export class KvStateMachine {
 
   /** The whole state at the applied index, byte-identical on members with the same history. */
   snapshot(): Uint8Array {
-    const records = [...this.store.records()].map((r) => [
-      r.key,
-      r.value,
-      r.createRevision,
-      r.modRevision,
-      r.version,
-      r.lease,
-      r.tombstone ? 1 : 0,
-      r.sub,
-    ]);
+    const records = [...this.store.records()].map(storedKvToTuple);
     return packr.pack({
       v: 1,
       applied: this.appliedIndex,
@@ -252,23 +243,16 @@ export class KvStateMachine {
       applied: number;
       current: number;
       compacted: number;
-      records: [Uint8Array, Uint8Array, number, number, number, number, number, number][];
+      records: StoredKvTuple[];
       leases: Uint8Array;
       alarms: [number, AlarmType][];
     };
     if (o.v !== 1) throw new KvError('CORRUPT', `unsupported snapshot version ${o.v}`);
-    const records: StoredKv[] = o.records.map(
-      ([key, value, createRevision, modRevision, version, lease, tomb, sub]) => ({
-        key: new Uint8Array(key),
-        value: new Uint8Array(value),
-        createRevision,
-        modRevision,
-        version,
-        lease,
-        tombstone: tomb === 1,
-        sub,
-      }),
-    );
+    const records: StoredKv[] = o.records.map((tuple) => {
+      const rec = storedKvFromTuple(tuple);
+      if (rec === null) throw new KvError('CORRUPT', 'bad record in snapshot');
+      return rec;
+    });
     this.store.restore(records, o.current, o.compacted);
     this.leases = this.newLeases(new Uint8Array(o.leases));
     this.alarms = o.alarms.map(([memberId, alarm]) => ({ memberId, alarm }));
