@@ -4,7 +4,7 @@
 // transaction is atomic: if any op fails, every change it made is rolled back.
 
 import { createHash } from 'node:crypto';
-import * as sortedBtree from 'sorted-btree';
+import { BTree } from './btree.js';
 import { KvError } from './errors.js';
 import { KeyIndex, type VisibleRevision } from './key-index.js';
 import { bytesCompare, inInterval, type KeyInterval, keyInterval, keyString } from './keys.js';
@@ -44,10 +44,6 @@ export interface StoreObserver {
   onCommit(revision: number, events: readonly Event[]): void;
 }
 
-// sorted-btree is CommonJS with `exports.default`: under Node's ESM loader the class is one level down.
-const BTree = sortedBtree.default.default ?? sortedBtree.default;
-type BTreeOf<K, V> = sortedBtree.default<K, V>;
-
 const EMPTY = new Uint8Array(0);
 /** Bound on how many keys one compaction step visits, so compaction never stalls apply. */
 export const COMPACTION_BATCH_KEYS = 10_000;
@@ -77,7 +73,7 @@ function* opsOnPath(req: TxnRequest, path: TxnPath): Generator<RequestOp> {
 }
 
 export class MvccStore {
-  private readonly index: BTreeOf<string, KeyIndex> = new BTree<string, KeyIndex>();
+  private readonly index: BTree<string, KeyIndex> = new BTree<string, KeyIndex>();
   private revisions = new RevisionLog();
   private current = 0;
   private compacted = 0;

@@ -4,13 +4,9 @@
 // more revokes than its token bucket holds; and its deadlines never precede what the log allows.
 
 import assert from 'node:assert/strict';
-import * as sortedBtree from 'sorted-btree';
+import { BTree } from '../btree.js';
 import { KvError } from '../errors.js';
 import type { LeaseCheckpoint, LeaseInfo, LeaseTable } from './lessor.js';
-
-// sorted-btree is CommonJS with `exports.default`: under Node's ESM loader the class is one level down.
-const BTree = sortedBtree.default.default ?? sortedBtree.default;
-type BTreeOf<K, V> = sortedBtree.default<K, V>;
 
 /** etcd's leaseRevokeRate. */
 export const DEFAULT_MAX_REVOKES_PER_SECOND = 1000;
@@ -92,14 +88,14 @@ export class LeaseExpiry {
   private table: LeaseTable | null = null;
   private readonly tracked = new Map<number, Tracked>();
   /** Not yet expired, by expiry time. */
-  private readonly live: BTreeOf<Slot, Tracked> = new BTree<Slot, Tracked>(undefined, bySlot);
+  private readonly live: BTree<Slot, Tracked> = new BTree<Slot, Tracked>(undefined, bySlot);
   /** Expired and not handed out, by expiry time: its size is the backlog. */
-  private readonly backlogQueue: BTreeOf<Slot, Tracked> = new BTree<Slot, Tracked>(undefined, bySlot);
+  private readonly backlogQueue: BTree<Slot, Tracked> = new BTree<Slot, Tracked>(undefined, bySlot);
   /** Handed out for revoking and not applied yet, by retry time. */
-  private readonly inflight: BTreeOf<Slot, Tracked> = new BTree<Slot, Tracked>(undefined, bySlot);
-  private readonly periodic: BTreeOf<Slot, Tracked> = new BTree<Slot, Tracked>(undefined, bySlot);
+  private readonly inflight: BTree<Slot, Tracked> = new BTree<Slot, Tracked>(undefined, bySlot);
+  private readonly periodic: BTree<Slot, Tracked> = new BTree<Slot, Tracked>(undefined, bySlot);
   /** Renewals whose checkpoint must not wait for the periodic one; served first. */
-  private readonly urgent: BTreeOf<Slot, Tracked> = new BTree<Slot, Tracked>(undefined, bySlot);
+  private readonly urgent: BTree<Slot, Tracked> = new BTree<Slot, Tracked>(undefined, bySlot);
   private tokens = 0;
   private refilledAtMs = 0;
   private lastNowMs = Number.NEGATIVE_INFINITY;
