@@ -1517,10 +1517,33 @@ t.test(
 t.test('quorumActiveWithin: a leader knows whether a quorum answered recently', async (t) => {
   const s = [1, 2, 3].map(() => {
     const st = new MemoryStorage();
-    st.applySnapshot({ metadata: { index: 1, term: 1, confState: { voters: [1, 2, 3], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false } }, data: new Uint8Array(0) });
+    st.applySnapshot({
+      metadata: {
+        index: 1,
+        term: 1,
+        confState: {
+          voters: [1, 2, 3],
+          votersOutgoing: [],
+          learners: [],
+          learnersNext: [],
+          autoLeave: false,
+        },
+      },
+      data: new Uint8Array(0),
+    });
     return st;
   });
-  const nodes = s.map((storage, i) => new RawNode({ id: i + 1, storage, electionTicks: 10, heartbeatTicks: 1, randomInt: () => 0, checkQuorum: true }));
+  const nodes = s.map(
+    (storage, i) =>
+      new RawNode({
+        id: i + 1,
+        storage,
+        electionTicks: 10,
+        heartbeatTicks: 1,
+        randomInt: () => 0,
+        checkQuorum: true,
+      }),
+  );
   const deliver = (drop: (to: number) => boolean): void => {
     for (let round = 0; round < 20; round++) {
       let moved = false;
