@@ -4,6 +4,7 @@
 // with a NOSPACE alarm that, unlike etcd's, measures live data and clears itself.
 
 import { Packr } from 'msgpackr';
+import type { BackendCommit, BackendState } from './backend.js';
 import { isKvError, KvError, type KvErrorCode } from './errors.js';
 import type { LeaseHooks, StoreObserver } from './mvcc.js';
 import { MvccStore } from './mvcc.js';
@@ -218,6 +219,28 @@ export class KvStateMachine {
     const d = this.leasesDirty;
     this.leasesDirty = false;
     return d;
+  }
+
+  // ---- durable storage ----
+
+  /** Everything applied since the last call, as one atomic backend commit. */
+  takeCommit(): BackendCommit {
+    const leases = this.takeLeasesDirty() ? { leases: this.leases.snapshot() } : {};
+    return {
+      mutations: this.store.drainMutations(),
+      applied: this.appliedIndex,
+      currentRevision: this.store.currentRevision,
+      compactRevision: this.store.compactRevision,
+      ...leases,
+    };
+  }
+
+  /** Starts from what the backend holds (a restart): replay the raft log from appliedIndex + 1. */
+  load(state: BackendState): void {
+    this.store.restore(state.records, state.currentRevision, state.compactRevision);
+    this.leases = this.newLeases(state.leases);
+    this.appliedIndex = state.applied;
+    this.leasesDirty = false;
   }
 
   // ---- snapshots ----
