@@ -340,3 +340,22 @@ t.test('property: append/compact/entries/term agree with an array model', async 
   // Sanity: the sizes used above match the storage's notion of entry size.
   t.equal(entrySizeBytes(ent(1, 3, 30)), 54);
 });
+
+t.test('createSnapshot below the first index is COMPACTED, not a crash', async (t) => {
+  const s = new MemoryStorage();
+  s.append(
+    [1, 2, 3, 4, 5].map((i) => ({ term: 1, index: i, type: 'normal' as const, data: new Uint8Array(0) })),
+  );
+  s.compact(3);
+  t.throws(
+    () =>
+      s.createSnapshot(
+        2,
+        { voters: [1], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false },
+        new Uint8Array(0),
+      ),
+    {
+      code: 'COMPACTED',
+    },
+  );
+});

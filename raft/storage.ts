@@ -89,6 +89,7 @@ export class MemoryStorage implements Storage {
   createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot {
     if (index <= this.snap.metadata.index) throw new RaftError('SNAPSHOT_OUT_OF_DATE');
     const offset = this.ents[0]!.index;
+    if (index < offset) throw new RaftError('COMPACTED');
     invariant(index <= this.lastIndex(), `snapshot ${index} beyond last index ${this.lastIndex()}`);
     this.snap = { metadata: { index, term: this.ents[index - offset]!.term, confState }, data };
     return this.snap;
@@ -119,7 +120,12 @@ export class MemoryStorage implements Storage {
     const kept = first > entries[0]!.index ? entries.slice(first - entries[0]!.index) : entries;
     const offset = kept[0]!.index - this.ents[0]!.index;
     invariant(offset <= this.ents.length, `missing log entry before ${kept[0]!.index}`);
-    this.ents = this.ents.slice(0, offset).concat(kept);
+    if (offset === this.ents.length) {
+      // The common case, appending at the end: no copy of the whole log.
+      for (const e of kept) this.ents.push(e);
+    } else {
+      this.ents = this.ents.slice(0, offset).concat(kept);
+    }
   }
 
   /** A deep copy, as a crash-surviving disk image in the simulator. */
