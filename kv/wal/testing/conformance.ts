@@ -18,9 +18,9 @@ import {
   type Snapshot,
   type SnapshotMetadata,
 } from '../../../raft/types.js';
+import { asyncPropertyChecker } from '../../../test/property.js';
 import type { RaftLog } from '../durable-log.js';
 import { WalError } from '../errors.js';
-import { asyncPropertyChecker } from '../../../test/property.js';
 
 export type Tap = Parameters<Parameters<typeof tap.test>[0]>[0];
 /**
