@@ -68,6 +68,7 @@ t.test('replace installs a snapshot state wholesale', async (t) => {
     currentRevision: 3,
     compactRevision: 0,
     leases: null,
+    alarms: null,
   });
   const st = await be.load();
   t.equal(st.applied, 99);

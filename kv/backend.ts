@@ -14,6 +14,7 @@ const META_APPLIED = 'm:applied';
 const META_CURRENT = 'm:current';
 const META_COMPACTED = 'm:compacted';
 const META_LEASES = 'm:leases';
+const META_ALARMS = 'm:alarms';
 const META_FORMAT = 'm:format';
 const FORMAT_VERSION = 1;
 
@@ -25,6 +26,8 @@ export interface BackendState {
   readonly currentRevision: number;
   readonly compactRevision: number;
   readonly leases: Uint8Array | null;
+  /** The state machine's alarms, encoded by it (null: none ever stored). */
+  readonly alarms: Uint8Array | null;
 }
 
 export interface BackendCommit {
@@ -34,6 +37,8 @@ export interface BackendCommit {
   readonly compactRevision: number;
   /** The lease table's encoding, when it changed in this batch. */
   readonly leases?: Uint8Array;
+  /** The alarms' encoding, when they changed in this batch. */
+  readonly alarms?: Uint8Array;
 }
 
 /** Record key: 'r' + main (8 bytes, big-endian) + sub (4 bytes): byte order = revision order. */
@@ -95,11 +100,12 @@ export class LevelBackend {
     const lo = Buffer.from([REC_PREFIX]);
     const hi = Buffer.from([REC_PREFIX + 1]);
     for await (const value of this.db.values({ gte: lo, lt: hi })) records.push(decodeRecord(value));
-    const [applied, current, compacted, leases] = await this.db.getMany([
+    const [applied, current, compacted, leases, alarms] = await this.db.getMany([
       Buffer.from(META_APPLIED),
       Buffer.from(META_CURRENT),
       Buffer.from(META_COMPACTED),
       Buffer.from(META_LEASES),
+      Buffer.from(META_ALARMS),
     ]);
     return {
       records,
@@ -107,6 +113,7 @@ export class LevelBackend {
       currentRevision: decodeNumber(current),
       compactRevision: decodeNumber(compacted),
       leases: leases === undefined ? null : new Uint8Array(leases),
+      alarms: alarms === undefined ? null : new Uint8Array(alarms),
     };
   }
 
@@ -121,6 +128,7 @@ export class LevelBackend {
     batch.put(Buffer.from(META_CURRENT), encodeNumber(c.currentRevision));
     batch.put(Buffer.from(META_COMPACTED), encodeNumber(c.compactRevision));
     if (c.leases !== undefined) batch.put(Buffer.from(META_LEASES), c.leases);
+    if (c.alarms !== undefined) batch.put(Buffer.from(META_ALARMS), c.alarms);
     await batch.write();
   }
 
@@ -141,6 +149,7 @@ export class LevelBackend {
       currentRevision: state.currentRevision,
       compactRevision: state.compactRevision,
       ...(state.leases === null ? {} : { leases: state.leases }),
+      ...(state.alarms === null ? {} : { alarms: state.alarms }),
     });
   }
 

@@ -187,3 +187,23 @@ t.test('alarm activate and deactivate', async (t) => {
   m.apply(3, entry({ alarm: { action: 'deactivate', memberId: 3, alarm: 'NOSPACE' } }));
   t.same(m.activeAlarms(), []);
 });
+
+t.test('alarms survive a restart from the backend commit', async (t) => {
+  const m = machine();
+  m.apply(1, entry({ alarm: { action: 'activate', memberId: 5, alarm: 'NOSPACE' } }));
+  const c = m.takeCommit();
+  t.ok(c.alarms !== undefined, 'changed alarms are part of the commit');
+  t.equal(m.takeCommit().alarms, undefined, 'unchanged alarms are not written again');
+  const restarted = machine();
+  restarted.load({
+    records: [...m.store.records()],
+    applied: c.applied,
+    currentRevision: c.currentRevision,
+    compactRevision: c.compactRevision,
+    leases: null,
+    alarms: c.alarms ?? null,
+  });
+  t.same(restarted.activeAlarms(), [{ memberId: 5, alarm: 'NOSPACE' }]);
+  const r = restarted.apply(2, entry({ put: { key: b('k'), value: b('v') } }));
+  t.ok(r && !r.ok && r.code === 'NO_SPACE', 'writes stay refused after the restart');
+});

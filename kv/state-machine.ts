@@ -68,6 +68,7 @@ export class KvStateMachine {
   appliedIndex = 0;
   private alarms: Alarm[] = [];
   private leasesDirty = false;
+  private alarmsDirty = false;
   private readonly quotaBytes: number;
   private readonly lowWatermark: number;
   private readonly maxTxnOps: number;
@@ -176,10 +177,7 @@ export class KvStateMachine {
     }
     const a = r.alarm;
     if (a.action === 'activate') this.raise({ memberId: a.memberId, alarm: a.alarm });
-    else
-      this.alarms = this.alarms.filter(
-        (x) => !(x.alarm === a.alarm && (a.memberId === 0 || x.memberId === a.memberId)),
-      );
+    else this.clearAlarms((x) => !(x.alarm === a.alarm && (a.memberId === 0 || x.memberId === a.memberId)));
     return { alarm: { alarms: this.alarms } };
   }
 
@@ -193,7 +191,15 @@ export class KvStateMachine {
   }
 
   private raise(a: Alarm): void {
-    if (!this.alarms.some((x) => x.alarm === a.alarm && x.memberId === a.memberId)) this.alarms.push(a);
+    if (this.alarms.some((x) => x.alarm === a.alarm && x.memberId === a.memberId)) return;
+    this.alarms.push(a);
+    this.alarmsDirty = true;
+  }
+
+  private clearAlarms(keep: (a: Alarm) => boolean): void {
+    const kept = this.alarms.filter(keep);
+    if (kept.length !== this.alarms.length) this.alarmsDirty = true;
+    this.alarms = kept;
   }
 
   private refuseWhenFull(): void {
@@ -210,7 +216,7 @@ export class KvStateMachine {
     const usage = this.store.usageBytes;
     if (usage > this.quotaBytes) this.raise({ memberId: CLUSTER_MEMBER, alarm: 'NOSPACE' });
     else if (usage < this.quotaBytes * this.lowWatermark) {
-      this.alarms = this.alarms.filter((a) => !(a.alarm === 'NOSPACE' && a.memberId === CLUSTER_MEMBER));
+      this.clearAlarms((a) => !(a.alarm === 'NOSPACE' && a.memberId === CLUSTER_MEMBER));
     }
   }
 
@@ -226,7 +232,12 @@ export class KvStateMachine {
   /** Everything applied since the last call, as one atomic backend commit. */
   takeCommit(): BackendCommit {
     const leases = this.takeLeasesDirty() ? { leases: this.leases.snapshot() } : {};
+    const alarms = this.alarmsDirty
+      ? { alarms: packr.pack(this.alarms.map((a) => [a.memberId, a.alarm])) }
+      : {};
+    this.alarmsDirty = false;
     return {
+      ...alarms,
       mutations: this.store.drainMutations(),
       applied: this.appliedIndex,
       currentRevision: this.store.currentRevision,
@@ -239,8 +250,16 @@ export class KvStateMachine {
   load(state: BackendState): void {
     this.store.restore(state.records, state.currentRevision, state.compactRevision);
     this.leases = this.newLeases(state.leases);
+    this.alarms =
+      state.alarms === null
+        ? []
+        : (packr.unpack(state.alarms) as [number, AlarmType][]).map(([memberId, alarm]) => ({
+            memberId,
+            alarm,
+          }));
     this.appliedIndex = state.applied;
     this.leasesDirty = false;
+    this.alarmsDirty = false;
   }
 
   // ---- snapshots ----
