@@ -5,6 +5,7 @@ import t from 'tap';
 import { propertyChecker } from '../test/property.js';
 import { NO_LIMIT, RaftLog } from './log.js';
 import { MemoryStorage } from './storage.js';
+import { ent, ids } from './testing/entries.js';
 import { type Entry, emptyConfState, type Snapshot } from './types.js';
 
 const FILE = 'raft/log.test.ts';
@@ -12,14 +13,6 @@ const checkProperty = propertyChecker(FILE);
 const INVARIANT = { name: 'RaftError', code: 'INVARIANT' };
 const COMPACTED = { name: 'RaftError', code: 'COMPACTED' };
 
-const ent = (index: number, term: number, size = 0): Entry => ({
-  index,
-  term,
-  type: 'normal',
-  data: new Uint8Array(size),
-});
-/** Entries as "term/index" strings. */
-const ids = (es: readonly Entry[]): string[] => es.map((e) => `${e.term}/${e.index}`);
 /** Entries with the given terms at indexes first, first+1, ... */
 const run = (first: number, terms: readonly number[], size = 0): Entry[] =>
   terms.map((term, i) => ent(first + i, term, size));

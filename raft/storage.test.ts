@@ -5,20 +5,11 @@ import t from 'tap';
 import { propertyChecker } from '../test/property.js';
 import { isRaftError } from './errors.js';
 import { limitSize, MemoryStorage } from './storage.js';
+import { ent, ids } from './testing/entries.js';
 import { type ConfState, type Entry, emptyConfState, entrySizeBytes, type Snapshot } from './types.js';
 
 const FILE = 'raft/storage.test.ts';
 const checkProperty = propertyChecker(FILE);
-
-const ent = (index: number, term: number, size = 0): Entry => ({
-  index,
-  term,
-  type: 'normal',
-  data: new Uint8Array(size),
-});
-
-/** Entries as "term/index" strings. */
-const ids = (es: readonly Entry[]): string[] => es.map((e) => `${e.term}/${e.index}`);
 
 const cs3: ConfState = { ...emptyConfState(), voters: [1, 2, 3] };
 

@@ -5,7 +5,8 @@
 import fc from 'fast-check';
 import t from 'tap';
 import { propertyChecker } from '../../test/property.js';
-import { isKvError, type KvErrorCode } from '../errors.js';
+import { isKvError } from '../errors.js';
+import { kvErrorCodeOf } from '../testing/error-code.js';
 import { LeaseExpiry, type LeaseExpiryOptions } from './expiry.js';
 import { LeaseTable } from './lessor.js';
 
@@ -51,15 +52,7 @@ class Harness {
   }
 }
 
-function codeOf(fn: () => unknown): KvErrorCode | 'ok' {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (isKvError(err)) return err.code;
-    throw err;
-  }
-}
+const codeOf = kvErrorCodeOf;
 
 t.test('a lease expires exactly when its TTL runs out, not before', async (t) => {
   const h = new Harness();

@@ -7,6 +7,7 @@ import t from 'tap';
 import { propertyChecker } from '../../test/property.js';
 import { isKvError, type KvErrorCode } from '../errors.js';
 import type { LeaseHooks } from '../mvcc.js';
+import { kvErrorCodeOf } from '../testing/error-code.js';
 import { LeaseTable, MAX_LEASE_TTL_SECONDS, minTtlSecondsFor } from './lessor.js';
 
 const FILE = 'kv/lease/lessor.test.ts';
@@ -16,15 +17,7 @@ const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-function codeOf(fn: () => unknown): KvErrorCode | 'ok' {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (isKvError(err)) return err.code;
-    throw err;
-  }
-}
+const codeOf = kvErrorCodeOf;
 
 t.test('the table is what the MVCC store expects of leases', async (t) => {
   const hooks: LeaseHooks = new LeaseTable();
