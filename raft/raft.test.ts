@@ -674,20 +674,33 @@ t.test('replication: a heartbeat ack frees one slot of a full window whose appen
   t.same(net.log(2), net.log(1));
 });
 
+/**
+ * Nodes 1 and 3 hold 10 common term-1 entries then `leaderTail` of term 3; node 2 the same common
+ * entries then `followerTail` of term 2. Node 1 is elected; returns the net and node 2's rejections.
+ */
+function divergentFollower(
+  leaderTail: number,
+  followerTail: number,
+): { net: Network; rejections: Message[] } {
+  const common = Array<number>(10).fill(1); // indexes 2..11
+  const leaderLog = [...common, ...Array<number>(leaderTail).fill(3)];
+  const followerLog = [...common, ...Array<number>(followerTail).fill(2)];
+  const hs = { term: 3, vote: 0, commit: 11 };
+  const storages = new Map([
+    [1, storageWithLog([1, 2, 3], leaderLog, hs)],
+    [2, storageWithLog([1, 2, 3], followerLog, hs)],
+    [3, storageWithLog([1, 2, 3], leaderLog, hs)],
+  ]);
+  const net = new Network([1, 2, 3], {}, storages);
+  net.elect(1);
+  return { net, rejections: net.sent.filter((m) => m.type === 'appResp' && m.from === 2 && m.reject) };
+}
+
 t.test(
   'fast backtracking: a follower with a 100-entry divergent tail is fixed after one rejection',
   async (t) => {
-    const common = Array<number>(10).fill(1); // indexes 2..11, term 1
-    const leaderLog = [...common, ...Array<number>(50).fill(3)]; // 12..61 term 3
-    const followerLog = [...common, ...Array<number>(100).fill(2)]; // 12..111 term 2
-    const storages = new Map([
-      [1, storageWithLog([1, 2, 3], leaderLog, { term: 3, vote: 0, commit: 11 })],
-      [2, storageWithLog([1, 2, 3], followerLog, { term: 3, vote: 0, commit: 11 })],
-      [3, storageWithLog([1, 2, 3], leaderLog, { term: 3, vote: 0, commit: 11 })],
-    ]);
-    const net = new Network([1, 2, 3], {}, storages);
-    net.elect(1);
-    const rejections = net.sent.filter((m) => m.type === 'appResp' && m.from === 2 && m.reject);
+    // Leader: indexes 12..61 of term 3; follower: 12..111 of term 2.
+    const { net, rejections } = divergentFollower(50, 100);
     t.equal(rejections.length, 1, 'one rejection instead of ~50');
     t.same(
       rejections.map((m) => [m.index, m.rejectHint, m.logTerm]),
@@ -703,17 +716,8 @@ t.test(
 t.test(
   'fast backtracking: a leader with a long divergent tail finds the match after one rejection',
   async (t) => {
-    const common = Array<number>(10).fill(1);
-    const leaderLog = [...common, ...Array<number>(100).fill(3)]; // 12..111 term 3
-    const followerLog = [...common, ...Array<number>(10).fill(2)]; // 12..21 term 2
-    const storages = new Map([
-      [1, storageWithLog([1, 2, 3], leaderLog, { term: 3, vote: 0, commit: 11 })],
-      [2, storageWithLog([1, 2, 3], followerLog, { term: 3, vote: 0, commit: 11 })],
-      [3, storageWithLog([1, 2, 3], leaderLog, { term: 3, vote: 0, commit: 11 })],
-    ]);
-    const net = new Network([1, 2, 3], {}, storages);
-    net.elect(1);
-    const rejections = net.sent.filter((m) => m.type === 'appResp' && m.from === 2 && m.reject);
+    // Leader: indexes 12..111 of term 3; follower: 12..21 of term 2.
+    const { net, rejections } = divergentFollower(100, 10);
     t.same(
       rejections.map((m) => [m.index, m.rejectHint, m.logTerm]),
       [[111, 21, 2]],
