@@ -6,7 +6,7 @@
 import { ClassicLevel } from 'classic-level';
 import { Packr } from 'msgpackr';
 import { KvError } from './errors.js';
-import type { StoreMutation } from './mvcc.js';
+import { INITIAL_REVISION, NEVER_COMPACTED, type StoreMutation } from './mvcc.js';
 import { type StoredKv, storedKvFromTuple, storedKvToTuple } from './revision-log.js';
 
 const REC_PREFIX = 0x72; // 'r'
@@ -15,8 +15,13 @@ const META_CURRENT = 'm:current';
 const META_COMPACTED = 'm:compacted';
 const META_LEASES = 'm:leases';
 const META_ALARMS = 'm:alarms';
+const META_MEMBERS = 'm:members';
 const META_FORMAT = 'm:format';
-const FORMAT_VERSION = 1;
+/**
+ * 2: revisions numbered as etcd's (an empty store is at revision 1, the first change is 2, and the
+ * compact revision is -1 until the first compaction), numbers stored signed. 1 counted from 0.
+ */
+const FORMAT_VERSION = 2;
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
@@ -28,6 +33,8 @@ export interface BackendState {
   readonly leases: Uint8Array | null;
   /** The state machine's alarms, encoded by it (null: none ever stored). */
   readonly alarms: Uint8Array | null;
+  /** The cluster membership's encoding (null: none ever stored). */
+  readonly members: Uint8Array | null;
 }
 
 export interface BackendCommit {
@@ -39,6 +46,8 @@ export interface BackendCommit {
   readonly leases?: Uint8Array;
   /** The alarms' encoding, when they changed in this batch. */
   readonly alarms?: Uint8Array;
+  /** The membership's encoding, when it changed in this batch. */
+  readonly members?: Uint8Array;
 }
 
 /** Record key: 'r' + main (8 bytes, big-endian) + sub (4 bytes): byte order = revision order. */
@@ -62,13 +71,13 @@ function decodeRecord(bytes: Uint8Array): StoredKv {
 
 function encodeNumber(n: number): Uint8Array {
   const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(BigInt(n));
+  b.writeBigInt64BE(BigInt(n));
   return b;
 }
 
 function decodeNumber(b: Uint8Array | undefined): number {
   if (b === undefined) return 0;
-  return Number(Buffer.from(b).readBigUInt64BE(0));
+  return Number(Buffer.from(b).readBigInt64BE(0));
 }
 
 export class LevelBackend {
@@ -89,7 +98,10 @@ export class LevelBackend {
       await db.put(Buffer.from(META_FORMAT), encodeNumber(FORMAT_VERSION));
     } else if (decodeNumber(format) !== FORMAT_VERSION) {
       await db.close();
-      throw new KvError('CORRUPT', `unsupported backend format ${decodeNumber(format)} in ${dir}`);
+      throw new KvError(
+        'CORRUPT',
+        `unsupported backend format ${decodeNumber(format)} in ${dir} (this version reads format ${FORMAT_VERSION} only; format 1 numbered revisions from 0)`,
+      );
     }
     return backend;
   }
@@ -100,25 +112,32 @@ export class LevelBackend {
     const lo = Buffer.from([REC_PREFIX]);
     const hi = Buffer.from([REC_PREFIX + 1]);
     for await (const value of this.db.values({ gte: lo, lt: hi })) records.push(decodeRecord(value));
-    const [applied, current, compacted, leases, alarms] = await this.db.getMany([
+    const [applied, current, compacted, leases, alarms, members] = await this.db.getMany([
       Buffer.from(META_APPLIED),
       Buffer.from(META_CURRENT),
       Buffer.from(META_COMPACTED),
       Buffer.from(META_LEASES),
       Buffer.from(META_ALARMS),
+      Buffer.from(META_MEMBERS),
     ]);
     return {
       records,
       applied: decodeNumber(applied),
-      currentRevision: decodeNumber(current),
-      compactRevision: decodeNumber(compacted),
+      // Nothing committed yet: a new store's revisions.
+      currentRevision: current === undefined ? INITIAL_REVISION : decodeNumber(current),
+      compactRevision: compacted === undefined ? NEVER_COMPACTED : decodeNumber(compacted),
       leases: leases === undefined ? null : new Uint8Array(leases),
       alarms: alarms === undefined ? null : new Uint8Array(alarms),
+      members: members === undefined ? null : new Uint8Array(members),
     };
   }
 
-  /** One atomic batch: the changes and the raft index they bring the state to. */
-  async commit(c: BackendCommit): Promise<void> {
+  /**
+   * One atomic batch: the changes and the raft index they bring the state to. Not fsync'd unless
+   * `sync`: the raft log still holds every entry since the last synced commit, so a crash only
+   * replays them; a caller about to discard raft log entries syncs first.
+   */
+  async commit(c: BackendCommit, options: { readonly sync?: boolean } = {}): Promise<void> {
     const batch = this.db.batch();
     for (const m of c.mutations) {
       if (m.op === 'put') batch.put(recordKey(m.record.modRevision, m.record.sub), encodeRecord(m.record));
@@ -129,7 +148,8 @@ export class LevelBackend {
     batch.put(Buffer.from(META_COMPACTED), encodeNumber(c.compactRevision));
     if (c.leases !== undefined) batch.put(Buffer.from(META_LEASES), c.leases);
     if (c.alarms !== undefined) batch.put(Buffer.from(META_ALARMS), c.alarms);
-    await batch.write();
+    if (c.members !== undefined) batch.put(Buffer.from(META_MEMBERS), c.members);
+    await batch.write({ sync: options.sync === true });
   }
 
   /** Replaces everything with a snapshot's state (a follower installing a snapshot). */
@@ -143,19 +163,28 @@ export class LevelBackend {
         batch.put(recordKey(r.modRevision, r.sub), encodeRecord(r));
       await batch.write();
     }
-    await this.commit({
-      mutations: [],
-      applied: state.applied,
-      currentRevision: state.currentRevision,
-      compactRevision: state.compactRevision,
-      ...(state.leases === null ? {} : { leases: state.leases }),
-      ...(state.alarms === null ? {} : { alarms: state.alarms }),
-    });
+    await this.commit(
+      {
+        mutations: [],
+        applied: state.applied,
+        currentRevision: state.currentRevision,
+        compactRevision: state.compactRevision,
+        ...(state.leases === null ? {} : { leases: state.leases }),
+        ...(state.alarms === null ? {} : { alarms: state.alarms }),
+        ...(state.members === null ? {} : { members: state.members }),
+      },
+      { sync: true },
+    );
   }
 
   /** Approximate bytes on disk of the live data. */
   async sizeBytes(): Promise<number> {
     return this.db.approximateSize(Buffer.from([0]), Buffer.from([0xff]));
+  }
+
+  /** Rewrites LevelDB's files for the whole key space, dropping deleted data (Defragment). */
+  async defragment(): Promise<void> {
+    await this.db.compactRange(Buffer.from([0]), Buffer.from([0xff]));
   }
 
   async close(): Promise<void> {

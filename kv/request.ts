@@ -21,6 +21,15 @@ export type KvRequest =
         readonly checkpoints: readonly { readonly id: number; readonly remainingMs: number }[];
       };
     }
+  /** A member's name and client URLs, published by itself after it starts. */
+  | {
+      readonly memberPublish: {
+        readonly id: number;
+        readonly name: string;
+        readonly clientURLs: readonly string[];
+      };
+    }
+  | { readonly memberUpdate: { readonly id: number; readonly peerURLs: readonly string[] } }
   | {
       readonly alarm: {
         readonly action: 'activate' | 'deactivate';
@@ -51,6 +60,8 @@ const KINDS = [
   'leaseExpire',
   'leaseCheckpoint',
   'alarm',
+  'memberPublish',
+  'memberUpdate',
 ] as const;
 
 export function decodeEnvelope(data: Uint8Array): Envelope {

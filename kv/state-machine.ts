@@ -6,6 +6,7 @@
 import { Packr } from 'msgpackr';
 import type { BackendCommit, BackendState } from './backend.js';
 import { isKvError, KvError, type KvErrorCode } from './errors.js';
+import { ClusterMembers, type MembershipChange } from './members.js';
 import type { LeaseHooks, StoreObserver } from './mvcc.js';
 import { MvccStore } from './mvcc.js';
 import { type AlarmType, decodeEnvelope, type Envelope, type KvRequest } from './request.js';
@@ -35,7 +36,8 @@ export type ApplyResponse =
   | { readonly leaseRevoke: { readonly id: number; readonly revision: number } }
   | { readonly leaseExpire: { readonly revoked: readonly number[]; readonly revision: number } }
   | { readonly leaseCheckpoint: { readonly revision: number } }
-  | { readonly alarm: { readonly alarms: readonly Alarm[] } };
+  | { readonly alarm: { readonly alarms: readonly Alarm[] } }
+  | { readonly member: { readonly revision: number } };
 
 export type ApplyResult =
   | { readonly ok: true; readonly requestId: string; readonly response: ApplyResponse }
@@ -67,6 +69,8 @@ export class KvStateMachine {
   private readonly newLeases: LeaseFactory;
   appliedIndex = 0;
   private alarms: Alarm[] = [];
+  members = new ClusterMembers();
+  private membersDirty = false;
   private leasesDirty = false;
   private alarmsDirty = false;
   private readonly quotaBytes: number;
@@ -128,6 +132,26 @@ export class KvStateMachine {
     }
   }
 
+  /**
+   * Applies a conf change entry's effect on membership (the caller applies it to raft). Returns
+   * false for an entry at or below the applied index (replay): membership already reflects it.
+   */
+  applyMembership(index: number, change: MembershipChange | null): boolean {
+    if (index <= this.appliedIndex) return false;
+    this.appliedIndex = index;
+    if (change !== null) {
+      this.members.apply(change);
+      this.membersDirty = true;
+    }
+    return true;
+  }
+
+  /** Sets a new cluster's founding membership (before anything is applied). */
+  bootstrapMembers(clusterId: number, members: Parameters<ClusterMembers['bootstrap']>[1]): void {
+    this.members.bootstrap(clusterId, members);
+    this.membersDirty = true;
+  }
+
   private execute(r: KvRequest): ApplyResponse {
     if ('put' in r) {
       validatePut(r.put);
@@ -174,6 +198,17 @@ export class KvStateMachine {
       }
       this.leasesDirty = true;
       return { leaseCheckpoint: { revision: this.store.currentRevision } };
+    }
+    if ('memberPublish' in r) {
+      const p = r.memberPublish;
+      this.members.publish(p.id, p.name, p.clientURLs);
+      this.membersDirty = true;
+      return { member: { revision: this.store.currentRevision } };
+    }
+    if ('memberUpdate' in r) {
+      this.members.updatePeerURLs(r.memberUpdate.id, r.memberUpdate.peerURLs);
+      this.membersDirty = true;
+      return { member: { revision: this.store.currentRevision } };
     }
     const a = r.alarm;
     if (a.action === 'activate') this.raise({ memberId: a.memberId, alarm: a.alarm });
@@ -236,8 +271,11 @@ export class KvStateMachine {
       ? { alarms: packr.pack(this.alarms.map((a) => [a.memberId, a.alarm])) }
       : {};
     this.alarmsDirty = false;
+    const members = this.membersDirty ? { members: this.members.encode() } : {};
+    this.membersDirty = false;
     return {
       ...alarms,
+      ...members,
       mutations: this.store.drainMutations(),
       applied: this.appliedIndex,
       currentRevision: this.store.currentRevision,
@@ -257,9 +295,11 @@ export class KvStateMachine {
             memberId,
             alarm,
           }));
+    this.members = state.members === null ? new ClusterMembers() : ClusterMembers.decode(state.members);
     this.appliedIndex = state.applied;
     this.leasesDirty = false;
     this.alarmsDirty = false;
+    this.membersDirty = false;
   }
 
   // ---- snapshots ----
@@ -275,6 +315,7 @@ export class KvStateMachine {
       records,
       leases: this.leases.snapshot(),
       alarms: this.alarms.map((a) => [a.memberId, a.alarm]),
+      members: this.members.encode(),
     });
   }
 
@@ -288,6 +329,7 @@ export class KvStateMachine {
       records: StoredKvTuple[];
       leases: Uint8Array;
       alarms: [number, AlarmType][];
+      members?: Uint8Array;
     };
     if (o.v !== 1) throw new KvError('CORRUPT', `unsupported snapshot version ${o.v}`);
     const records: StoredKv[] = o.records.map((tuple) => {
@@ -298,7 +340,26 @@ export class KvStateMachine {
     this.store.restore(records, o.current, o.compacted);
     this.leases = this.newLeases(new Uint8Array(o.leases));
     this.alarms = o.alarms.map(([memberId, alarm]) => ({ memberId, alarm }));
+    this.members =
+      o.members === undefined ? new ClusterMembers() : ClusterMembers.decode(new Uint8Array(o.members));
     this.appliedIndex = o.applied;
+    this.leasesDirty = false;
+    this.alarmsDirty = false;
+    this.membersDirty = false;
+    this.store.drainMutations();
+  }
+
+  /** The whole state as the backend stores it (to replace the backend after a snapshot install). */
+  backendState(): BackendState {
+    return {
+      records: [...this.store.records()],
+      applied: this.appliedIndex,
+      currentRevision: this.store.currentRevision,
+      compactRevision: this.store.compactRevision,
+      leases: this.leases.snapshot(),
+      alarms: packr.pack(this.alarms.map((a) => [a.memberId, a.alarm])),
+      members: this.members.encode(),
+    };
   }
 
   /** Hash of the whole replicated state: equal on every member at the same applied index. */
@@ -306,6 +367,7 @@ export class KvStateMachine {
     const kv = this.store.hashKV().hash;
     let h = kv ^ 0x9e3779b9;
     for (const b of this.leases.snapshot()) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+    for (const b of this.members.encode()) h = Math.imul(h ^ b, 0x01000193) >>> 0;
     return h >>> 0;
   }
 }

@@ -179,6 +179,8 @@ export abstract class DurableLog implements RaftLog {
       if (index <= this.image.snapshot.index) throw new RaftError('SNAPSHOT_OUT_OF_DATE');
       invariant(index <= this.lastIndex(), `snapshot ${index} beyond last index ${this.lastIndex()}`);
       const meta: SnapshotMetadata = { index, term: this.term(index), confState };
+      // A deferred commit index goes first: after a restart the commit must not lag the snapshot.
+      await this.flushPendingHardState();
       await this.durably(() => this.writeSnapshotMeta(meta));
       this.image.snapshot = meta;
       this.snapshotData = data;
@@ -191,10 +193,19 @@ export abstract class DurableLog implements RaftLog {
       if (index <= this.image.offset.index) throw new RaftError('COMPACTED');
       invariant(index <= this.lastIndex(), `compact ${index} beyond last index ${this.lastIndex()}`);
       const to: LogPosition = { index, term: this.term(index) };
+      await this.flushPendingHardState();
       await this.durably(() => this.writeCompact(to));
       compactImage(this.image, to);
       await this.offsetMoved();
     });
+  }
+
+  private async flushPendingHardState(): Promise<void> {
+    const pending = this.pendingHardState;
+    if (pending === null) return;
+    await this.durably(() => this.writeSave({ install: null, entries: [], hardState: pending }));
+    this.image.hardState = pending;
+    this.pendingHardState = null;
   }
 
   /** Writes a deferred hard state, then releases the medium. Closing twice is harmless. */
