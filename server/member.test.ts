@@ -2,9 +2,12 @@
 // linearizable reads through any member, leases timed by the leader and reached from followers,
 // membership changes, restarts from disk and catching up by snapshot.
 
+import pino from 'pino';
 import t from 'tap';
 import { isKvError } from '../kv/errors.js';
 import { isServerError } from './api.js';
+import { Compactor } from './compactor.js';
+import { CorruptionCheck } from './corruption-check.js';
 import type { NetcdMember } from './member.js';
 import { LocalCluster } from './testing/local-cluster.js';
 
@@ -162,6 +165,64 @@ t.test('a member far behind catches up by snapshot after the log was compacted',
   const count = (await lagging.range({ key: b('k'), rangeEnd: b('l'), serializable: true })).count;
   t.equal(count, 6000);
   t.equal((await lagging.hashKV(0)).hash, (await leader.hashKV(0)).hash);
+});
+
+t.test('corruption check: a member whose store differs gets a CORRUPT alarm on every member', async (t) => {
+  const c = await LocalCluster.create(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  await leader.propose({ put: { key: b('a'), value: b('1') } });
+  const victim = [...c.byName.values()].find((m) => m.id !== leader.id)!;
+  await until(
+    'the victim to apply the write',
+    async () => (await victim.range({ key: b('a'), serializable: true })).count === 1,
+  );
+  const check = new CorruptionCheck({
+    target: leader.corruptionTarget(),
+    intervalMs: 0,
+    logger: pino({ level: 'silent' }),
+  });
+  const clean = await check.runOnce();
+  t.same(clean.corrupt, [], 'identical stores agree');
+  t.equal(clean.agreed.length, 2);
+  // Damage one member's store behind raft's back: same revision count, different contents.
+  victim.machine.store.restore(
+    [...victim.machine.store.records()].map((r) => ({ ...r, value: b('tampered') })),
+    victim.machine.store.currentRevision,
+    victim.machine.store.compactRevision,
+  );
+  const report = await check.runOnce();
+  t.same(report.corrupt, [victim.id]);
+  for (const m of c.byName.values())
+    await until(`member ${m.name} to report the alarm`, () =>
+      m.alarms().some((a) => a.alarm === 'CORRUPT' && a.memberId === victim.id),
+    );
+  t.match((await leader.status()).errors, [/alarm:CORRUPT/]);
+});
+
+t.test('auto-compaction through raft compacts every member at the same revision', async (t) => {
+  const c = await LocalCluster.create(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  for (let i = 0; i < 10; i++) await leader.propose({ put: { key: b('k'), value: b(`${i}`) } });
+  const compactor = new Compactor({
+    mode: { kind: 'revision', revisions: 3 },
+    target: leader.compactionTarget(),
+    logger: pino({ level: 'silent' }),
+  });
+  t.equal(await compactor.runOnce(), 8);
+  for (const m of c.byName.values())
+    await until(`member ${m.name} to compact`, () => m.machine.store.compactRevision === 8);
+  const follower = [...c.byName.values()].find((m) => m.id !== leader.id)!;
+  t.equal(
+    await new Compactor({
+      mode: { kind: 'revision', revisions: 3 },
+      target: follower.compactionTarget(),
+      logger: pino({ level: 'silent' }),
+    }).runOnce(),
+    0,
+    'followers leave it to the leader',
+  );
 });
 
 t.test('errors: too large, no leader', async (t) => {

@@ -34,6 +34,8 @@ import {
   type MemberStatus,
   ServerError,
 } from './api.js';
+import type { CompactionTarget } from './compactor.js';
+import type { CorruptionTarget, HashAt } from './corruption-check.js';
 import { randomMemberId } from './identity.js';
 import { IndexWaiters, KeyedWaiters } from './waiters.js';
 
@@ -100,7 +102,8 @@ export type PeerRequest =
   | { readonly op: 'keepAlive'; readonly id: number }
   | { readonly op: 'timeToLive'; readonly id: number; readonly keys: boolean }
   | { readonly op: 'leases' }
-  | { readonly op: 'promote'; readonly id: number };
+  | { readonly op: 'promote'; readonly id: number }
+  | { readonly op: 'hashKV'; readonly revision: number };
 
 function leaseTable(snapshot: Uint8Array | null): LeaseTable {
   return snapshot === null ? new LeaseTable() : LeaseTable.restore(snapshot);
@@ -310,6 +313,8 @@ export class NetcdMember implements Member {
       case 'promote':
         await this.localPromote(r.id);
         return { ok: true };
+      case 'hashKV':
+        return this.hashKVWhenAt(r.revision);
       default:
         throw new ServerError('INVALID_ARGUMENT', 'unknown peer request');
     }
@@ -970,6 +975,54 @@ export class NetcdMember implements Member {
       raftAppliedIndex: this.machine.appliedIndex,
       errors: this.machine.activeAlarms().map((a) => `memberID:${a.memberId} alarm:${a.alarm} `),
       isLearner: this.confState.learners.includes(this.id),
+    };
+  }
+
+  /** HashKV at `revision` once this member has applied it (a peer asking during a check). */
+  private async hashKVWhenAt(
+    revision: number,
+  ): Promise<{ hash: number; compactRevision: number; revision: number }> {
+    const deadline = this.now() + this.o.electionTimeoutMs * 2;
+    while (this.machine.store.currentRevision < revision && this.now() < deadline) {
+      this.checkUsable();
+      await sleep(Math.min(20, this.o.heartbeatIntervalMs));
+    }
+    return this.machine.store.hashKV(revision);
+  }
+
+  get isLeader(): boolean {
+    return this.raw.raft.state === 'leader';
+  }
+
+  /** What auto-compaction needs of this member. */
+  compactionTarget(): CompactionTarget {
+    return {
+      isLeader: () => this.isLeader,
+      currentRevision: () => this.machine.store.currentRevision,
+      compactRevision: () => this.machine.store.compactRevision,
+      compact: async (revision) => {
+        await this.propose({ compaction: { revision } });
+      },
+    };
+  }
+
+  /** What the corruption check needs of this member. */
+  corruptionTarget(): CorruptionTarget {
+    return {
+      isLeader: () => this.isLeader,
+      memberId: () => this.id,
+      peers: () =>
+        this.machine.members
+          .list()
+          .map((m) => m.id)
+          .filter((id) => id !== this.id),
+      currentRevision: () => this.machine.store.currentRevision,
+      localHash: async (revision) => this.machine.store.hashKV(revision),
+      peerHash: async (peer, revision) =>
+        (await this.o.network.request(peer, { op: 'hashKV', revision }, this.requestTimeoutMs)) as HashAt,
+      raiseCorrupt: async (memberId) => {
+        await this.alarm('activate', memberId, 'CORRUPT');
+      },
     };
   }
 
