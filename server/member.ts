@@ -47,6 +47,10 @@ export const ETCD_API_VERSION = '3.4.0';
 const CATCH_UP_ENTRIES = 5000;
 /** A read index request not answered in this long is sent again (the leader may have changed). */
 const READ_INDEX_RETRY_MS = 500;
+/** Unsynced watchers are served at most this often (etcd: 100 ms). */
+const WATCH_SYNC_INTERVAL_MS = 100;
+/** Progress notifications for watchers that asked for them (etcd: 10 minutes). */
+const WATCH_PROGRESS_INTERVAL_MS = 10 * 60 * 1000;
 /** A learner may be promoted once its log is at least this fraction of the leader's. */
 const PROMOTE_READY_FRACTION = 0.9;
 
@@ -327,8 +331,25 @@ export class NetcdMember implements Member {
     this.raw.tick();
     this.leaseDuties();
     this.retryReads();
+    this.serveWatchers();
     this.scheduleReady();
   }
+
+  /** Watchers behind the store catch up from history in bounded steps; progress is sent on schedule. */
+  private serveWatchers(): void {
+    const now = this.now();
+    if (this.watchHub.stats().unsynced > 0 && now - this.lastWatchSyncMs >= WATCH_SYNC_INTERVAL_MS) {
+      this.lastWatchSyncMs = now;
+      this.watchHub.syncUnsynced();
+    }
+    if (now - this.lastProgressMs >= WATCH_PROGRESS_INTERVAL_MS) {
+      this.lastProgressMs = now;
+      this.watchHub.progressAll();
+    }
+  }
+
+  private lastWatchSyncMs = 0;
+  private lastProgressMs = 0;
 
   private scheduleReady(): void {
     if (this.readyScheduled || this.stopped) return;
@@ -1075,6 +1096,52 @@ export class NetcdMember implements Member {
       if (signal?.aborted === true) throw new ServerError('CANCELED', 'context canceled');
       await sleep(Math.min(20, this.o.heartbeatIntervalMs));
     }
+  }
+
+  /** /health: healthy with a leader and no alarm (etcd's rule), else why not. */
+  async health(): Promise<{ health: boolean; reason: string }> {
+    if (this.stopped) return { health: false, reason: 'STOPPING' };
+    if (this.leader === 0) return { health: false, reason: 'RAFT NO LEADER' };
+    const alarms = this.machine.activeAlarms();
+    if (alarms.length > 0) return { health: false, reason: `ALARM ${alarms.map((a) => a.alarm).join(',')}` };
+    return { health: true, reason: '' };
+  }
+
+  /** Values the metrics read at scrape time. */
+  gauges(): {
+    isLeader: boolean;
+    leader: number;
+    term: number;
+    committed: number;
+    applied: number;
+    pendingProposals: number;
+    watchers: number;
+    leases: number;
+    leaseRevokeBacklog: number;
+    dbSizeInUse: number;
+  } {
+    const r = this.raw.raft;
+    return {
+      isLeader: r.state === 'leader',
+      leader: this.leader,
+      term: r.term,
+      committed: r.log.committed,
+      applied: this.machine.appliedIndex,
+      pendingProposals: this.proposals.size,
+      watchers: this.watchHub.stats().watchers,
+      leases: this.machine.leases instanceof LeaseTable ? this.machine.leases.size : 0,
+      leaseRevokeBacklog: this.leaseExpiry.backlog,
+      dbSizeInUse: this.machine.store.usageBytes,
+    };
+  }
+
+  dbSizeBytes(): Promise<number> {
+    return this.o.backend.sizeBytes();
+  }
+
+  /** What a member joining with --initial-cluster-state existing asks for: the membership. */
+  clusterInfo(): { clusterId: number; members: MemberRecord[] } {
+    return { clusterId: this.clusterId, members: this.machine.members.list() };
   }
 
   /** Raft status for diagnostics and tests. */
