@@ -14,6 +14,7 @@ export type KvErrorCode =
   | 'LEASE_NOT_PRIMARY'
   | 'NO_SPACE'
   | 'REQUEST_TOO_LARGE'
+  | 'RESPONSE_TOO_LARGE'
   | 'EMPTY_KEY'
   | 'BAD_REQUEST'
   | 'VALUE_PROVIDED'
@@ -36,6 +37,11 @@ const MESSAGES: Record<KvErrorCode, string> = {
   LEASE_NOT_PRIMARY: 'not a primary lessor',
   NO_SPACE: 'mvcc: database space exceeded',
   REQUEST_TOO_LARGE: 'request is too large',
+  /**
+   * A read whose response would exceed the send bound: gRPC's own refusal in etcd (status
+   * RESOURCE_EXHAUSTED), with the sizes as detail.
+   */
+  RESPONSE_TOO_LARGE: 'grpc: trying to send message larger than max',
   EMPTY_KEY: 'key is not provided',
   BAD_REQUEST: 'invalid request',
   /** A put with ignore_value that also carries a value. */

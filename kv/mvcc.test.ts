@@ -7,7 +7,15 @@ import { propertyChecker } from '../test/property.js';
 import { isKvError } from './errors.js';
 import { type LeaseHooks, MvccStore } from './mvcc.js';
 import { validateTxn } from './txn-validate.js';
-import type { KeyValue, RequestOp, ResponseOp, TxnRequest, TxnResponse } from './types.js';
+import type {
+  KeyValue,
+  RequestOp,
+  ResponseOp,
+  SortOrder,
+  SortTarget,
+  TxnRequest,
+  TxnResponse,
+} from './types.js';
 
 const FILE = 'kv/mvcc.test.ts';
 const checkProperty = propertyChecker(FILE);
@@ -18,17 +26,18 @@ const brief = (kv: KeyValue): string =>
 
 t.test('put creates revisions, versions and create revisions like etcd', async (t) => {
   const m = new MvccStore();
-  t.equal(m.currentRevision, 0);
-  t.equal(m.put({ key: b('a'), value: b('1') }).revision, 1);
+  t.equal(m.currentRevision, 1, 'a new store is at revision 1, as in etcd');
+  t.equal(m.put({ key: b('a'), value: b('1') }).revision, 2, 'the first write makes revision 2');
   t.equal(m.put({ key: b('a'), value: b('2'), prevKv: true }).prevKv?.value.toString(), b('1').toString());
-  t.equal(m.put({ key: b('b'), value: b('x') }).revision, 3);
+  t.equal(m.put({ key: b('b'), value: b('x') }).revision, 4);
   const r = m.range({ key: b('a'), rangeEnd: new Uint8Array([0]) });
-  t.same(r.kvs.map(brief), ['a=2@c1m2v2l0', 'b=x@c3m3v1l0']);
+  t.same(r.kvs.map(brief), ['a=2@c2m3v2l0', 'b=x@c4m4v1l0']);
   t.equal(r.count, 2);
-  t.equal(r.revision, 3);
+  t.equal(r.revision, 4);
   // History reads see the past exactly.
-  t.same(m.range({ key: b('a'), revision: 1 }).kvs.map(brief), ['a=1@c1m1v1l0']);
-  t.same(m.range({ key: b('b'), revision: 2 }).kvs, []);
+  t.same(m.range({ key: b('a'), revision: 2 }).kvs.map(brief), ['a=1@c2m2v1l0']);
+  t.same(m.range({ key: b('b'), revision: 3 }).kvs, []);
+  t.same(m.range({ key: b('a'), rangeEnd: new Uint8Array([0]), revision: 1 }).kvs, [], 'revision 1: empty');
 });
 
 t.test('delete starts a new generation: create revision and version restart', async (t) => {
@@ -37,15 +46,103 @@ t.test('delete starts a new generation: create revision and version restart', as
   m.put({ key: b('k'), value: b('2') });
   const d = m.deleteRange({ key: b('k'), prevKv: true });
   t.equal(d.deleted, 1);
-  t.equal(d.revision, 3);
-  t.same(d.prevKvs.map(brief), ['k=2@c1m2v2l0']);
+  t.equal(d.revision, 4);
+  t.same(d.prevKvs.map(brief), ['k=2@c2m3v2l0']);
   t.same(m.range({ key: b('k') }).kvs, []);
-  t.same(m.range({ key: b('k'), revision: 2 }).kvs.map(brief), ['k=2@c1m2v2l0']);
+  t.same(m.range({ key: b('k'), revision: 3 }).kvs.map(brief), ['k=2@c2m3v2l0']);
   m.put({ key: b('k'), value: b('3') });
-  t.same(m.range({ key: b('k') }).kvs.map(brief), ['k=3@c4m4v1l0']);
+  t.same(m.range({ key: b('k') }).kvs.map(brief), ['k=3@c5m5v1l0']);
   // Deleting nothing creates no revision.
   t.equal(m.deleteRange({ key: b('zzz') }).deleted, 0);
-  t.equal(m.currentRevision, 4);
+  t.equal(m.currentRevision, 5);
+});
+
+t.test('a new store is at revision 1 like etcd: readable there, empty, never compacted', async (t) => {
+  const m = new MvccStore();
+  t.equal(m.currentRevision, 1);
+  t.equal(m.compactRevision, -1, "etcd's compact revision before any compaction");
+  const all = { key: b('a'), rangeEnd: new Uint8Array([0]) };
+  t.same(m.range({ ...all, revision: 1 }), { revision: 1, kvs: [], more: false, count: 0 });
+  t.same(m.range(all), { revision: 1, kvs: [], more: false, count: 0 }, 'revision 0 is the current one');
+  t.throws(() => m.range({ ...all, revision: 2 }), { code: 'FUTURE_REV' });
+  t.same(m.txn({ compare: [], success: [{ range: all }], failure: [] }).revision, 1);
+  t.same(m.deleteRange(all), { revision: 1, deleted: 0, prevKvs: [] }, 'deleting nothing: no revision');
+  t.same(m.eventsBetween(0, 1, b('a'), new Uint8Array([0]), 10, true), []);
+  t.same(m.hashKV(), m.hashKV(1), 'HashKV at 0 is HashKV at the current revision');
+  t.same(m.hashKV(), { hash: m.hashKV().hash, revision: 1, compactRevision: -1 });
+  t.throws(() => m.hashKV(2), { code: 'FUTURE_REV' });
+  t.same(m.drainMutations(), [], 'nothing to store');
+});
+
+t.test('compaction of a new store: at 0 once (etcd), then at 1, the current revision', async (t) => {
+  const m = new MvccStore();
+  t.throws(() => m.compact(-1), { code: 'COMPACTED' }, 'not above -1');
+  m.compact(0);
+  t.equal(m.compactRevision, 0);
+  t.throws(() => m.compact(0), { code: 'COMPACTED' }, 'compacting at 0 works only once');
+  t.throws(() => m.compact(2), { code: 'FUTURE_REV' });
+  m.compact(1);
+  t.equal(m.compactRevision, 1, 'the current revision itself can be compacted');
+  t.throws(() => m.compact(1), { code: 'COMPACTED' });
+  t.same(m.range({ key: b('a'), revision: 1 }).kvs, [], 'the compact revision stays readable');
+  t.throws(() => m.hashKV(1), { code: 'COMPACTED' }, 'HashKV at the compact revision: compacted (etcd)');
+  t.equal(m.put({ key: b('a'), value: b('1') }).revision, 2);
+  t.same(m.range({ key: b('a') }).kvs.map(brief), ['a=1@c2m2v1l0']);
+  t.same(m.range({ key: b('a'), revision: 1 }).kvs, []);
+});
+
+t.test('HashKV: 0 is the current revision, past revisions hash their own history', async (t) => {
+  const m = new MvccStore();
+  m.put({ key: b('a'), value: b('1') }); // 2
+  const at2 = m.hashKV(2);
+  m.put({ key: b('a'), value: b('2') }); // 3
+  m.put({ key: b('b'), value: b('x') }); // 4
+  t.same(m.hashKV(), m.hashKV(4));
+  t.equal(m.hashKV(2).hash, at2.hash, 'a past revision hashes what it held');
+  t.equal(m.hashKV(2).revision, 4, 'the response carries the current revision');
+  t.not(m.hashKV(3).hash, m.hashKV(4).hash);
+  t.equal(m.hashKV(-1).hash, new MvccStore().hashKV().hash, 'a negative revision hashes nothing (etcd)');
+  m.compact(3);
+  t.throws(() => m.hashKV(3), { code: 'COMPACTED' });
+  t.throws(() => m.hashKV(2), { code: 'COMPACTED' });
+  t.same(m.hashKV(4), { hash: m.hashKV().hash, revision: 4, compactRevision: 3 });
+});
+
+t.test('restore refuses state numbered otherwise, and leaves the store as it was', async (t) => {
+  const m = new MvccStore();
+  m.put({ key: b('keep'), value: b('1') });
+  const before = m.hashKV();
+  const rec = (modRevision: number) => ({
+    key: b('k'),
+    value: b('v'),
+    createRevision: modRevision,
+    modRevision,
+    version: 1,
+    lease: 0,
+    tombstone: false,
+    sub: 0,
+  });
+  t.throws(() => m.restore([], 0, 0), {
+    code: 'CORRUPT',
+    message: 'mvcc: corrupt data: current revision 0 below 1',
+  });
+  t.throws(() => m.restore([rec(1)], 1, -1), {
+    code: 'CORRUPT',
+    message: 'mvcc: corrupt data: a change at revision 1 outside (1, 1]',
+  });
+  t.throws(() => m.restore([rec(2), rec(3)], 2, -1), {
+    code: 'CORRUPT',
+    message: 'mvcc: corrupt data: a change at revision 3 outside (1, 2]',
+  });
+  t.throws(() => m.restore([], 3, 4), {
+    code: 'CORRUPT',
+    message: 'mvcc: corrupt data: compact revision 4 outside [-1, 3]',
+  });
+  t.throws(() => m.restore([], 3, -2), { code: 'CORRUPT' });
+  t.same(m.hashKV(), before);
+  t.same(m.range({ key: b('keep') }).kvs.map(brief), ['keep=1@c2m2v1l0']);
+  m.restore([], 1, -1);
+  t.same([m.currentRevision, m.compactRevision, m.keyCount()], [1, -1, 0], 'an empty state is a new store');
 });
 
 t.test('range: prefix, from-key, limit and more, count, keys-only, count-only', async (t) => {
@@ -99,14 +196,14 @@ t.test('range: sort orders and targets, revision filters', async (t) => {
     ['b'],
   );
   t.same(
-    m.range({ ...all, minModRevision: 3 }).kvs.map((kv) => s(kv.key)),
+    m.range({ ...all, minModRevision: 4 }).kvs.map((kv) => s(kv.key)),
     ['b', 'c'],
   );
   t.same(
-    m.range({ ...all, maxCreateRevision: 2 }).kvs.map((kv) => s(kv.key)),
+    m.range({ ...all, maxCreateRevision: 3 }).kvs.map((kv) => s(kv.key)),
     ['a', 'b'],
   );
-  const filtered = m.range({ ...all, minModRevision: 3, limit: 1 });
+  const filtered = m.range({ ...all, minModRevision: 4, limit: 1 });
   t.equal(filtered.count, 3, 'count ignores filters, like etcd');
   t.equal(filtered.more, true);
 });
@@ -116,28 +213,28 @@ t.test('errors: compacted, future revision, empty key, ignore flags on a missing
   m.put({ key: b('a'), value: b('1') });
   m.put({ key: b('a'), value: b('2') });
   m.put({ key: b('a'), value: b('3') });
-  t.throws(() => m.range({ key: b('a'), revision: 9 }), {
+  t.throws(() => m.range({ key: b('a'), revision: 5 }), {
     code: 'FUTURE_REV',
     message: 'mvcc: required revision is a future revision',
   });
-  m.compact(2);
-  t.throws(() => m.range({ key: b('a'), revision: 1 }), {
+  m.compact(3);
+  t.throws(() => m.range({ key: b('a'), revision: 2 }), {
     code: 'COMPACTED',
     message: 'mvcc: required revision has been compacted',
   });
   t.same(
-    m.range({ key: b('a'), revision: 2 }).kvs.map(brief),
-    ['a=2@c1m2v2l0'],
+    m.range({ key: b('a'), revision: 3 }).kvs.map(brief),
+    ['a=2@c2m3v2l0'],
     'the compact revision itself stays readable',
   );
-  t.throws(() => m.compact(2), { code: 'COMPACTED' });
-  t.throws(() => m.compact(10), { code: 'FUTURE_REV' });
+  t.throws(() => m.compact(3), { code: 'COMPACTED' });
+  t.throws(() => m.compact(5), { code: 'FUTURE_REV' });
   t.throws(() => m.range({ key: new Uint8Array(0) }), { code: 'EMPTY_KEY' });
   t.throws(() => m.put({ key: b('nope'), value: new Uint8Array(0), ignoreValue: true }), {
     code: 'KEY_NOT_FOUND',
   });
   t.throws(() => m.put({ key: b('a'), value: b('x'), lease: 5 }), { code: 'LEASE_NOT_FOUND' });
-  t.equal(m.currentRevision, 3, 'failed writes create no revision');
+  t.equal(m.currentRevision, 4, 'failed writes create no revision');
 });
 
 t.test('ignore_value and ignore_lease keep the previous value or lease', async (t) => {
@@ -151,9 +248,9 @@ t.test('ignore_value and ignore_lease keep the previous value or lease', async (
   } satisfies LeaseHooks;
   m.put({ key: b('k'), value: b('v1'), lease: 7 });
   m.put({ key: b('k'), value: new Uint8Array(0), ignoreValue: true, ignoreLease: true });
-  t.same(m.range({ key: b('k') }).kvs.map(brief), ['k=v1@c1m2v2l7']);
+  t.same(m.range({ key: b('k') }).kvs.map(brief), ['k=v1@c2m3v2l7']);
   m.put({ key: b('k'), value: b('v3') });
-  t.same(m.range({ key: b('k') }).kvs.map(brief), ['k=v3@c1m3v3l0']);
+  t.same(m.range({ key: b('k') }).kvs.map(brief), ['k=v3@c2m4v3l0']);
   t.same(attached, ['+7:k', '-7:k']);
 });
 
@@ -165,8 +262,8 @@ t.test('txn: compares on value, version, create, mod, lease; missing keys; range
     compare: [
       { key: b('x'), target: 'value', result: 'equal', value: b('1') },
       { key: b('x'), target: 'version', result: 'equal', version: 1 },
-      { key: b('y'), target: 'create', result: 'greater', createRevision: 1 },
-      { key: b('y'), target: 'mod', result: 'less', modRevision: 3 },
+      { key: b('y'), target: 'create', result: 'greater', createRevision: 2 },
+      { key: b('y'), target: 'mod', result: 'less', modRevision: 4 },
       { key: b('x'), target: 'lease', result: 'equal', lease: 0 },
       { key: b('missing'), target: 'version', result: 'equal', version: 0 },
       { key: b('x'), rangeEnd: b('z'), target: 'version', result: 'equal', version: 1 },
@@ -175,7 +272,7 @@ t.test('txn: compares on value, version, create, mod, lease; missing keys; range
     failure: [],
   });
   t.equal(ok.succeeded, true);
-  t.equal(ok.revision, 3);
+  t.equal(ok.revision, 4);
   const read = ok.responses[1];
   t.ok(
     read !== undefined && 'range' in read && s(read.range.kvs[0]!.value) === '10',
@@ -187,7 +284,7 @@ t.test('txn: compares on value, version, create, mod, lease; missing keys; range
     failure: [{ range: { key: b('x') } }],
   });
   t.equal(fail.succeeded, false, 'a value compare on a missing key never holds');
-  t.equal(fail.revision, 3, 'a read-only branch creates no revision');
+  t.equal(fail.revision, 4, 'a read-only branch creates no revision');
 });
 
 t.test('txn is atomic: a failing op rolls back every earlier change', async (t) => {
@@ -208,18 +305,18 @@ t.test('txn is atomic: a failing op rolls back every earlier change', async (t) 
   };
   t.doesNotThrow(() => validateTxn(req));
   t.throws(() => m.txn(req), { code: 'KEY_NOT_FOUND' });
-  t.equal(m.currentRevision, 2);
+  t.equal(m.currentRevision, 3);
   t.same(m.range({ key: b('a'), rangeEnd: new Uint8Array([0]) }).kvs.map(brief), [
-    'a=1@c1m1v1l0',
-    'b=x@c2m2v1l0',
+    'a=1@c2m2v1l0',
+    'b=x@c3m3v1l0',
   ]);
   t.same(m.hashKV(), before);
   t.same(
     m.drainMutations().map((x) => (x.op === 'put' ? x.record.modRevision : -1)),
-    [1, 2],
+    [2, 3],
     'no mutation of the failed txn reaches the backend',
   );
-  t.equal(m.put({ key: b('a'), value: b('ok') }).revision, 3, 'the next write takes the next revision');
+  t.equal(m.put({ key: b('a'), value: b('ok') }).revision, 4, 'the next write takes the next revision');
 });
 
 t.test(
@@ -247,18 +344,18 @@ t.test(
       "the compare saw a=1, not the txn's a=2",
     );
     const read = nested !== undefined && 'txn' in nested ? nested.txn.responses[0] : undefined;
-    t.same(read !== undefined && 'range' in read ? read.range.kvs.map(brief) : null, ['a=2@c1m2v2l0']);
+    t.same(read !== undefined && 'range' in read ? read.range.kvs.map(brief) : null, ['a=2@c2m3v2l0']);
 
     m.put({ key: b('a'), value: b('3') });
-    m.compact(3);
+    m.compact(4);
     const txn = (...success: RequestOp[]): TxnResponse => m.txn({ compare: [], success, failure: [] });
     t.throws(
-      () => txn({ range: { key: b('a'), revision: 1 } }, { put: { key: b('c'), value: b('x'), lease: 99 } }),
+      () => txn({ range: { key: b('a'), revision: 2 } }, { put: { key: b('c'), value: b('x'), lease: 99 } }),
       { code: 'LEASE_NOT_FOUND' },
       "puts are checked before ranges, whatever the ops' order",
     );
     t.throws(
-      () => txn({ put: { key: b('c'), value: b('x') } }, { range: { key: b('a'), revision: 4 } }),
+      () => txn({ put: { key: b('c'), value: b('x') } }, { range: { key: b('a'), revision: 5 } }),
       { code: 'FUTURE_REV' },
       'a txn cannot read its own revision by number',
     );
@@ -269,7 +366,7 @@ t.test(
       'in a txn: ignore flags, then the lease',
     );
     t.throws(() => m.put(ignoredOnMissing), { code: 'LEASE_NOT_FOUND' }, 'a plain put: the lease first');
-    t.equal(m.currentRevision, 3);
+    t.equal(m.currentRevision, 4);
   },
 );
 
@@ -295,10 +392,10 @@ t.test('txn: each response carries the revision its op saw; a nested txn header 
         : 'deleteRange' in op
           ? op.deleteRange.revision
           : op.txn.revision;
-  t.same(r.responses.map(revisionOf), [1, 1, 2, 2, 0], 'before the first write: the old revision');
+  t.same(r.responses.map(revisionOf), [2, 2, 3, 3, 0], 'before the first write: the old revision');
   const nested = r.responses[4];
-  t.same(nested !== undefined && 'txn' in nested ? nested.txn.responses.map(revisionOf) : null, [2]);
-  t.equal(r.revision, 2);
+  t.same(nested !== undefined && 'txn' in nested ? nested.txn.responses.map(revisionOf) : null, [3]);
+  t.equal(r.revision, 3);
 });
 
 t.test('range: a negative limit is no limit, a negative revision reads the current one (etcd)', async (t) => {
@@ -306,10 +403,10 @@ t.test('range: a negative limit is no limit, a negative revision reads the curre
   m.put({ key: b('a'), value: b('1') });
   m.put({ key: b('b'), value: b('2') });
   m.put({ key: b('a'), value: b('3') });
-  m.compact(2);
+  m.compact(3);
   const all = { key: b('a'), rangeEnd: new Uint8Array([0]) };
-  t.same(m.range({ ...all, limit: -1 }).kvs.map(brief), ['a=3@c1m3v2l0', 'b=2@c2m2v1l0']);
-  t.same(m.range({ ...all, revision: -1 }).kvs.map(brief), ['a=3@c1m3v2l0', 'b=2@c2m2v1l0']);
+  t.same(m.range({ ...all, limit: -1 }).kvs.map(brief), ['a=3@c2m4v2l0', 'b=2@c3m3v1l0']);
+  t.same(m.range({ ...all, revision: -1 }).kvs.map(brief), ['a=3@c2m4v2l0', 'b=2@c3m3v1l0']);
 });
 
 t.test('nested txn and delete events carry prevKv; observer sees one batch per revision', async (t) => {
@@ -337,16 +434,16 @@ t.test('nested txn and delete events carry prevKv; observer sees one batch per r
     failure: [],
   });
   m.deleteRange({ key: b('a'), rangeEnd: b('c') });
-  t.same(seen, ['1:put a', '2:put a prev=1,put b', '3:delete a prev=2,delete b prev=x']);
-  const history = m.eventsBetween(1, 3, b('a'), new Uint8Array([0]), 100, true);
+  t.same(seen, ['2:put a', '3:put a prev=1,put b', '4:delete a prev=2,delete b prev=x']);
+  const history = m.eventsBetween(1, 4, b('a'), new Uint8Array([0]), 100, true);
   t.same(
     history.map(
       (e) => `${e.kv.modRevision} ${e.type} ${s(e.kv.key)}${e.prevKv ? ` prev=${s(e.prevKv.value)}` : ''}`,
     ),
-    ['1 put a', '2 put a prev=1', '2 put b', '3 delete a prev=2', '3 delete b prev=x'],
+    ['2 put a', '3 put a prev=1', '3 put b', '4 delete a prev=2', '4 delete b prev=x'],
   );
   t.equal(
-    m.eventsBetween(1, 3, b('a'), new Uint8Array([0]), 2, false).length,
+    m.eventsBetween(1, 4, b('a'), new Uint8Array([0]), 2, false).length,
     3,
     'a revision is never split',
   );
@@ -354,18 +451,18 @@ t.test('nested txn and delete events carry prevKv; observer sees one batch per r
 
 t.test('compaction keeps what reads at or after it can see, and frees the rest', async (t) => {
   const m = new MvccStore();
-  m.put({ key: b('a'), value: b('1') }); // 1
-  m.put({ key: b('a'), value: b('2') }); // 2
-  m.put({ key: b('gone'), value: b('x') }); // 3
-  m.deleteRange({ key: b('gone') }); // 4
-  m.put({ key: b('a'), value: b('3') }); // 5
+  m.put({ key: b('a'), value: b('1') }); // 2
+  m.put({ key: b('a'), value: b('2') }); // 3
+  m.put({ key: b('gone'), value: b('x') }); // 4
+  m.deleteRange({ key: b('gone') }); // 5
+  m.put({ key: b('a'), value: b('3') }); // 6
   m.drainMutations();
-  m.compact(4);
+  m.compact(5);
   const freed = m.drainMutations().map((x) => (x.op === 'delete' ? `${x.rev.main}.${x.rev.sub}` : 'put'));
-  t.same(freed.sort(), ['1.0', '3.0', '4.0']);
-  t.same(m.range({ key: b('a'), revision: 4 }).kvs.map(brief), ['a=2@c1m2v2l0']);
-  t.same(m.range({ key: b('a') }).kvs.map(brief), ['a=3@c1m5v3l0']);
-  t.same(m.range({ key: b('gone'), revision: 4 }).kvs, []);
+  t.same(freed.sort(), ['2.0', '4.0', '5.0']);
+  t.same(m.range({ key: b('a'), revision: 5 }).kvs.map(brief), ['a=2@c2m3v2l0']);
+  t.same(m.range({ key: b('a') }).kvs.map(brief), ['a=3@c2m6v3l0']);
+  t.same(m.range({ key: b('gone'), revision: 5 }).kvs, []);
   t.equal(m.keyCount(), 1);
 });
 
@@ -428,8 +525,9 @@ interface ModelVersion {
 }
 
 class Model {
-  rev = 0;
-  compacted = 0;
+  /** etcd's numbering: the empty store is revision 1, never compacted is -1. */
+  rev = 1;
+  compacted = -1;
   readonly history = new Map<string, ModelVersion[]>();
   at(key: string, rev: number): ModelVersion | null {
     const h = this.history.get(key) ?? [];
@@ -485,11 +583,19 @@ t.test('property: random histories match a naive multi-version model', async (t)
           if (r.succeeded !== ok) return false;
           if (ok) model.write([[op.key, op.value]]);
         } else if (op.kind === 'compact') {
+          // Any target, as etcd takes it: at or below the compact revision (which starts at -1,
+          // so 0 works once on a new store) is COMPACTED, anything else up to current works.
           const target = model.rev - op.back;
-          if (target > model.compacted && target >= 1) {
+          let refused = false;
+          try {
             m.compact(target);
-            model.compacted = target;
+          } catch (err) {
+            if (!isKvError(err, 'COMPACTED')) throw err;
+            refused = true;
           }
+          if (refused !== target <= model.compacted) return false;
+          if (!refused) model.compacted = target;
+          if (m.compactRevision !== model.compacted) return false;
         } else {
           const rev = model.rev - op.back;
           const req = {
@@ -524,3 +630,113 @@ t.test('property: random histories match a naive multi-version model', async (t)
     300,
   );
 });
+
+// ---- property: every range option against a plain read, filtered, sorted and cut in the test ----
+
+const rangeReqArb = fc.record({
+  key: fc.constantFrom('a', 'b', 'c'),
+  end: fc.constantFrom<string | null>(null, 'd', 'g', '\0'),
+  back: fc.nat(8),
+  limit: fc.integer({ min: -1, max: 4 }),
+  sortOrder: fc.constantFrom<SortOrder>('none', 'ascend', 'descend'),
+  sortTarget: fc.constantFrom<SortTarget>('key', 'version', 'create', 'mod', 'value'),
+  keysOnly: fc.boolean(),
+  minMod: fc.nat(12),
+  maxMod: fc.nat(12),
+  minCreate: fc.nat(12),
+  maxCreate: fc.nat(12),
+});
+
+t.test(
+  'property: limits, sorts, filters and keys_only equal filtering and sorting a plain read',
+  async (t) => {
+    checkProperty(
+      t,
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({
+              put: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'),
+              value: fc.constantFrom('', 'x', 'y', 'z'),
+            }),
+            fc.record({ del: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f') }),
+          ),
+          { maxLength: 12 },
+        ),
+        fc.array(rangeReqArb, { minLength: 1, maxLength: 8 }),
+        (writes, reads) => {
+          const m = new MvccStore();
+          for (const w of writes) {
+            if ('put' in w) m.put({ key: b(w.put), value: b(w.value) });
+            else m.deleteRange({ key: b(w.del) });
+          }
+          for (const r of reads) {
+            const rev = Math.max(1, m.currentRevision - r.back);
+            const base = {
+              key: b(r.key),
+              ...(r.end === null ? {} : { rangeEnd: r.end === '\0' ? new Uint8Array([0]) : b(r.end) }),
+              revision: rev,
+            };
+            // Filters and limits half the time, so the unfiltered paths are exercised too.
+            const filters = r.back % 2 === 0;
+            const req = {
+              ...base,
+              limit: r.limit,
+              sortOrder: r.sortOrder,
+              sortTarget: r.sortTarget,
+              keysOnly: r.keysOnly,
+              ...(filters
+                ? {
+                    minModRevision: r.minMod,
+                    maxModRevision: r.maxMod,
+                    minCreateRevision: r.minCreate,
+                    maxCreateRevision: r.maxCreate,
+                  }
+                : {}),
+            };
+            const plain = m.range(base);
+            let want = [...plain.kvs];
+            if (filters) {
+              want = want.filter(
+                (kv) =>
+                  (r.maxMod === 0 || kv.modRevision <= r.maxMod) &&
+                  (r.minMod === 0 || kv.modRevision >= r.minMod) &&
+                  (r.maxCreate === 0 || kv.createRevision <= r.maxCreate) &&
+                  (r.minCreate === 0 || kv.createRevision >= r.minCreate),
+              );
+            }
+            const order = r.sortTarget !== 'key' && r.sortOrder === 'none' ? 'ascend' : r.sortOrder;
+            const key = (kv: KeyValue): number | string =>
+              r.sortTarget === 'version'
+                ? kv.version
+                : r.sortTarget === 'create'
+                  ? kv.createRevision
+                  : r.sortTarget === 'mod'
+                    ? kv.modRevision
+                    : s(r.sortTarget === 'value' ? kv.value : kv.key);
+            if (order !== 'none') {
+              const sign = order === 'ascend' ? 1 : -1;
+              want.sort((x, y) => (key(x) < key(y) ? -sign : key(x) > key(y) ? sign : 0));
+            }
+            const more = r.limit > 0 && want.length > r.limit;
+            if (more) want = want.slice(0, r.limit);
+            const got = m.range(req);
+            const shown = (kvs: readonly KeyValue[]): string[] =>
+              kvs.map((kv) => brief(r.keysOnly ? { ...kv, value: new Uint8Array(0) } : kv));
+            if (
+              JSON.stringify(got.kvs.map(brief)) !== JSON.stringify(shown(want)) ||
+              got.more !== more ||
+              got.count !== plain.count ||
+              got.revision !== plain.revision
+            )
+              return false;
+            const counted = m.range({ ...req, countOnly: true });
+            if (counted.count !== plain.count || counted.kvs.length !== 0) return false;
+          }
+          return true;
+        },
+      ),
+      300,
+    );
+  },
+);

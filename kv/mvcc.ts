@@ -9,6 +9,7 @@ import { KvError } from './errors.js';
 import { KeyIndex, type VisibleRevision } from './key-index.js';
 import { bytesCompare, inInterval, type KeyInterval, keyInterval, keyString } from './keys.js';
 import { RevisionLog, type StoredKv } from './revision-log.js';
+import { type Order, TopK } from './top-k.js';
 import type {
   Bytes,
   Compare,
@@ -26,6 +27,19 @@ import type {
   TxnRequest,
   TxnResponse,
 } from './types.js';
+import {
+  DEFAULT_MAX_RESPONSE_BYTES,
+  keyValueBytes,
+  RESPONSE_HEADER_MAX_BYTES,
+  rangeEntryBytes,
+  rangeEnvelopeBytes,
+} from './wire-size.js';
+
+/** A kv competing for a place in a sorted read with a limit, and where to read its value. */
+interface Candidate {
+  readonly kv: KeyValue;
+  readonly v: VisibleRevision;
+}
 
 /** What the store needs of the lease table: existence and key attachment. */
 export interface LeaseHooks {
@@ -39,6 +53,16 @@ export type StoreMutation =
   | { readonly op: 'put'; readonly record: StoredKv }
   | { readonly op: 'delete'; readonly rev: Revision };
 
+/** How a read is served, beside the request itself. */
+export interface RangeOptions {
+  /**
+   * Bound on the response's encoded size (`kv/wire-size.ts`): a larger response is refused with
+   * RESPONSE_TOO_LARGE and never built whole. Default DEFAULT_MAX_RESPONSE_BYTES, etcd's gRPC
+   * send limit; the server passes its own.
+   */
+  readonly maxResponseBytes?: number;
+}
+
 export interface StoreObserver {
   /** Events of one committed write revision (prevKv always filled where a previous version exists). */
   onCommit(revision: number, events: readonly Event[]): void;
@@ -47,6 +71,16 @@ export interface StoreObserver {
 const EMPTY = new Uint8Array(0);
 /** Bound on how many keys one compaction step visits, so compaction never stalls apply. */
 export const COMPACTION_BATCH_KEYS = 10_000;
+/**
+ * A new store's revision, as in etcd: revision 1 is the empty store (readable, holding no change),
+ * so the first write makes revision 2.
+ */
+export const INITIAL_REVISION = 1;
+/**
+ * The compact revision of a store never compacted, as in etcd (its compactMainRev starts at -1):
+ * compaction at revision 0 then succeeds once, and sets it to 0.
+ */
+export const NEVER_COMPACTED = -1;
 
 interface TxnState {
   readonly rev: number;
@@ -73,10 +107,10 @@ function* opsOnPath(req: TxnRequest, path: TxnPath): Generator<RequestOp> {
 }
 
 export class MvccStore {
-  private readonly index: BTree<string, KeyIndex> = new BTree<string, KeyIndex>();
+  private index: BTree<string, KeyIndex> = new BTree<string, KeyIndex>();
   private revisions = new RevisionLog();
-  private current = 0;
-  private compacted = 0;
+  private current = INITIAL_REVISION;
+  private compacted = NEVER_COMPACTED;
   /** Bytes of every stored version (keys, values and a fixed overhead): the quota's measure. */
   private usage = 0;
   /** Durable changes not yet handed to the backend. */
@@ -88,6 +122,7 @@ export class MvccStore {
     return this.current;
   }
 
+  /** Reads below it fail with COMPACTED; NEVER_COMPACTED (-1) until the first compaction. */
   get compactRevision(): number {
     return this.compacted;
   }
@@ -106,20 +141,14 @@ export class MvccStore {
 
   // ---- reads ----
 
-  private checkRevision(rev: number): number {
-    if (rev === 0) return this.current;
-    if (rev > this.current) throw new KvError('FUTURE_REV');
-    if (rev < this.compacted) throw new KvError('COMPACTED');
-    return rev;
-  }
-
-  private toKeyValue(rec: StoredKv, version: number): KeyValue {
+  /** The version as a KeyValue; `withValue` false leaves the value empty, without reading it. */
+  private toKeyValue(rec: StoredKv, version: number, withValue = true): KeyValue {
     return {
       key: rec.key,
       createRevision: rec.createRevision,
       modRevision: rec.modRevision,
       version,
-      value: rec.value,
+      value: withValue ? rec.value : EMPTY,
       lease: rec.lease,
     };
   }
@@ -139,63 +168,113 @@ export class MvccStore {
     }
   }
 
-  private kvAt(v: VisibleRevision): KeyValue {
+  private recordAt(v: VisibleRevision): StoredKv {
     const rec = this.revisions.get(v.modified);
     if (rec === undefined)
       throw new KvError('CORRUPT', `missing revision ${v.modified.main}.${v.modified.sub}`);
-    return this.toKeyValue(rec, v.version);
+    return rec;
   }
 
-  range(req: RangeRequest): RangeResponse {
-    return this.rangeAt(req, this.current);
+  private kvAt(v: VisibleRevision, withValue = true): KeyValue {
+    return this.toKeyValue(this.recordAt(v), v.version, withValue);
+  }
+
+  /** The encoded size of the version as a RangeResponse entry, without building it. */
+  private entryBytesAt(v: VisibleRevision, keysOnly: boolean): number {
+    const rec = this.recordAt(v);
+    const sized = {
+      key: rec.key,
+      createRevision: rec.createRevision,
+      modRevision: rec.modRevision,
+      version: v.version,
+      lease: rec.lease,
+    };
+    return rangeEntryBytes(keyValueBytes(sized, keysOnly ? 0 : rec.value.length));
+  }
+
+  range(req: RangeRequest, o: RangeOptions = {}): RangeResponse {
+    return this.rangeAt(req, this.current, o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
   }
 
   /**
    * A range as etcd runs it at `curRev` (the store's revision, or a write txn's own once it wrote):
    * revision 0 or below reads at curRev, and the header carries curRev whatever revision was read.
+   *
+   * Memory stays within the response: `count` walks the key index and reads no version; a count-only
+   * read holds nothing, a limit holds at most `limit` kvs (the first ones, or with a sort order the
+   * best so far), and keys-only reads no value unless it sorts by value. Without a limit every
+   * matching kv is the response: once the encoded size passes `maxResponseBytes` the kvs are
+   * dropped and only the size is counted on, for the error.
    */
-  private rangeAt(req: RangeRequest, curRev: number): RangeResponse {
+  private rangeAt(req: RangeRequest, curRev: number, maxResponseBytes: number): RangeResponse {
     if (req.key.length === 0) throw new KvError('EMPTY_KEY');
     const asked = req.revision ?? 0;
     if (asked > curRev) throw new KvError('FUTURE_REV');
     const rev = asked <= 0 ? curRev : asked;
     if (rev < this.compacted) throw new KvError('COMPACTED');
     const iv = keyInterval(req.key, req.rangeEnd);
+    if (req.countOnly === true) {
+      // Filters do not change count (etcd), so nothing but the key index is read.
+      let count = 0;
+      for (const _ of this.visible(iv, rev)) count++;
+      return { revision: curRev, kvs: [], more: false, count };
+    }
     // A negative limit is no limit, as in etcd.
     const limit = Math.max(req.limit ?? 0, 0);
-    const filtered =
-      (req.minModRevision ?? 0) !== 0 ||
-      (req.maxModRevision ?? 0) !== 0 ||
-      (req.minCreateRevision ?? 0) !== 0 ||
-      (req.maxCreateRevision ?? 0) !== 0;
+    const keep = revisionFilter(req);
     let sortOrder = req.sortOrder ?? 'none';
     const sortTarget = req.sortTarget ?? 'key';
     if (sortTarget !== 'key' && sortOrder === 'none') sortOrder = 'ascend';
-    // Like etcd: sorting or filtering needs every kv; otherwise read limit + 1 to learn `more`.
-    const needAll = filtered || (sortOrder !== 'none' && !(sortOrder === 'ascend' && sortTarget === 'key'));
-    const fetchLimit = needAll || limit === 0 ? Number.POSITIVE_INFINITY : limit + 1;
+    const cmp = sortComparator(sortTarget);
+    // Key order is the walk's own: no sort needed.
+    const order: Order<KeyValue> | null =
+      sortOrder === 'none' || (sortOrder === 'ascend' && sortTarget === 'key')
+        ? null
+        : sortOrder === 'ascend'
+          ? cmp
+          : (a, b) => cmp(b, a);
+    const keysOnly = req.keysOnly === true;
+    // Values are read to be sent, or to sort by; a sorted read with a limit reads those it sends
+    // once it knows them.
+    const sortsByValue = order !== null && sortTarget === 'value';
+    const withValues = !keysOnly || sortsByValue;
+    const entryBytes = (kv: KeyValue): number =>
+      rangeEntryBytes(keyValueBytes(kv, keysOnly ? 0 : kv.value.length));
+
     let count = 0;
-    let kvs: KeyValue[] = [];
+    let matched = 0;
+    const best = order !== null && limit > 0 ? new TopK<Candidate>(limit, (a, b) => order(a.kv, b.kv)) : null;
+    /** Kvs in key order, unless `best` holds them; null once past the bound. */
+    let kvs: KeyValue[] | null = best === null ? [] : null;
+    let kvBytes = 0;
     for (const [, v] of this.visible(iv, rev)) {
       count++;
-      if (req.countOnly === true || kvs.length >= fetchLimit) continue;
-      kvs.push(this.kvAt(v));
+      if (keep !== null && !keep(v)) continue;
+      matched++;
+      if (best !== null) {
+        best.offer({ kv: this.kvAt(v, sortsByValue), v });
+        continue;
+      }
+      // Past the limit in key order only `more` is left to learn, and matched tells it.
+      if (limit > 0 && matched > limit) continue;
+      if (kvs === null) {
+        kvBytes += this.entryBytesAt(v, keysOnly);
+        continue;
+      }
+      const kv = this.kvAt(v, withValues);
+      kvBytes += entryBytes(kv);
+      kvs.push(kv);
+      if (kvBytes + RESPONSE_HEADER_MAX_BYTES > maxResponseBytes) kvs = null;
     }
-    if (req.countOnly === true) return { revision: curRev, kvs: [], more: false, count };
-    if (req.maxModRevision) kvs = kvs.filter((kv) => kv.modRevision <= req.maxModRevision!);
-    if (req.minModRevision) kvs = kvs.filter((kv) => kv.modRevision >= req.minModRevision!);
-    if (req.maxCreateRevision) kvs = kvs.filter((kv) => kv.createRevision <= req.maxCreateRevision!);
-    if (req.minCreateRevision) kvs = kvs.filter((kv) => kv.createRevision >= req.minCreateRevision!);
-    if (sortOrder !== 'none') {
-      const cmp = sortComparator(sortTarget);
-      kvs.sort(sortOrder === 'ascend' ? cmp : (a, b) => cmp(b, a));
-    }
-    let more = false;
-    if (limit > 0 && kvs.length > limit) {
-      kvs = kvs.slice(0, limit);
-      more = true;
-    }
-    if (req.keysOnly === true) kvs = kvs.map((kv) => ({ ...kv, value: EMPTY }));
+    if (best !== null) {
+      kvs = best.sorted().map((c) => (withValues && !sortsByValue ? this.kvAt(c.v) : c.kv));
+      kvBytes = kvs.reduce((n, kv) => n + entryBytes(kv), 0);
+    } else if (kvs !== null && order !== null) kvs.sort(order);
+    const more = limit > 0 && matched > limit;
+    const bytes = kvBytes + rangeEnvelopeBytes(more, count);
+    if (kvs === null || bytes > maxResponseBytes)
+      throw new KvError('RESPONSE_TOO_LARGE', `(${bytes} vs. ${maxResponseBytes})`);
+    if (keysOnly && withValues) kvs = kvs.map((kv) => ({ ...kv, value: EMPTY }));
     return { revision: curRev, kvs, more, count };
   }
 
@@ -291,7 +370,8 @@ export class MvccStore {
     let nested = 0;
     const responses = (path.succeeded ? req.success : req.failure).map((op): ResponseOp => {
       if ('txn' in op) return { txn: this.execTxn(op.txn, path.nested[nested++]!, st) };
-      if ('range' in op) return { range: this.rangeAt(op.range, this.readRev(st)) };
+      // Unbounded here: a txn's response is sized, if at all, after it applied, as in etcd.
+      if ('range' in op) return { range: this.rangeAt(op.range, this.readRev(st), Number.POSITIVE_INFINITY) };
       if ('put' in op) return { put: this.execPut(op.put, st) };
       return { deleteRange: this.execDelete(op.deleteRange, st) };
     });
@@ -410,11 +490,15 @@ export class MvccStore {
     );
   }
 
+  /** Whether the compare holds for every key of its range: streamed, and the first miss decides. */
   private evalCompare(c: Compare, rev: number): boolean {
     const iv = keyInterval(c.key, c.rangeEnd);
-    const kvs: KeyValue[] = [];
-    for (const [, v] of this.visible(iv, rev)) kvs.push(this.kvAt(v));
-    if (kvs.length === 0) {
+    let found = false;
+    for (const [, v] of this.visible(iv, rev)) {
+      found = true;
+      if (!compareKv(c, this.kvAt(v, c.target === 'value'))) return false;
+    }
+    if (!found) {
       // A missing key compares as zero values; a value compare on it never holds (etcd).
       if (c.target === 'value') return false;
       return compareKv(c, {
@@ -426,7 +510,7 @@ export class MvccStore {
         lease: 0,
       });
     }
-    return kvs.every((kv) => compareKv(c, kv));
+    return true;
   }
 
   // ---- compaction ----
@@ -499,9 +583,14 @@ export class MvccStore {
   /**
    * Hash of every version with revision in (compactRevision, rev] and the compact revision:
    * equal on members that applied the same log, whatever their compaction timing within it.
+   * Revisions are checked as etcd's HashKV does: 0 is the current one, the compact revision
+   * itself is already COMPACTED (nothing above it is left to hash), and a negative one hashes
+   * nothing.
    */
   hashKV(rev = 0): { hash: number; revision: number; compactRevision: number } {
-    const upTo = rev === 0 ? this.current : this.checkRevision(rev);
+    if (rev > 0 && rev <= this.compacted) throw new KvError('COMPACTED');
+    if (rev > this.current) throw new KvError('FUTURE_REV');
+    const upTo = rev === 0 ? this.current : rev;
     const h = createHash('sha256');
     for (const rec of this.revisions.between(this.compacted + 1, upTo)) {
       h.update(rec.key);
@@ -517,15 +606,34 @@ export class MvccStore {
 
   /** Rebuilds the store from records in revision order (a backend load or a snapshot). */
   restore(records: Iterable<StoredKv>, currentRevision: number, compactRevision: number): void {
-    this.index.clear();
-    this.revisions = new RevisionLog();
-    this.usage = 0;
+    // Revisions count from INITIAL_REVISION (the empty store) and the first change is the one after
+    // it: state saved with any other numbering is refused whole rather than read one off.
+    if (!Number.isSafeInteger(currentRevision) || currentRevision < INITIAL_REVISION)
+      throw new KvError('CORRUPT', `current revision ${currentRevision} below ${INITIAL_REVISION}`);
+    if (
+      !Number.isSafeInteger(compactRevision) ||
+      compactRevision < NEVER_COMPACTED ||
+      compactRevision > currentRevision
+    )
+      throw new KvError(
+        'CORRUPT',
+        `compact revision ${compactRevision} outside [${NEVER_COMPACTED}, ${currentRevision}]`,
+      );
+    // Built aside and swapped in whole, so a refused restore leaves the store as it was.
+    const index = new BTree<string, KeyIndex>();
+    const revisions = new RevisionLog();
+    let usage = 0;
     for (const rec of records) {
+      if (rec.modRevision <= INITIAL_REVISION || rec.modRevision > currentRevision)
+        throw new KvError(
+          'CORRUPT',
+          `a change at revision ${rec.modRevision} outside (${INITIAL_REVISION}, ${currentRevision}]`,
+        );
       const k = keyString(rec.key);
-      let ki = this.index.get(k);
+      let ki = index.get(k);
       if (ki === undefined) {
         ki = new KeyIndex(rec.key);
-        this.index.set(k, ki);
+        index.set(k, ki);
       }
       const rev = { main: rec.modRevision, sub: rec.sub };
       if (rec.tombstone) ki.tombstone(rev);
@@ -539,9 +647,12 @@ export class MvccStore {
           g.created = { main: rec.createRevision, sub: 0 };
         } else ki.put(rev);
       }
-      this.revisions.append(rec);
-      this.usage += recordBytes(rec);
+      revisions.append(rec);
+      usage += recordBytes(rec);
     }
+    this.index = index;
+    this.revisions = revisions;
+    this.usage = usage;
     this.current = currentRevision;
     this.compacted = compactRevision;
     this.pending = [];
@@ -622,6 +733,23 @@ function compareKv(c: Compare, kv: KeyValue): boolean {
     case 'less':
       return cmp < 0;
   }
+}
+
+/**
+ * The min/max create and mod revision filters, judged on the key index (no version is read); null
+ * when there are none. 0 means no bound, as in etcd.
+ */
+function revisionFilter(req: RangeRequest): ((v: VisibleRevision) => boolean) | null {
+  const minMod = req.minModRevision ?? 0;
+  const maxMod = req.maxModRevision ?? 0;
+  const minCreate = req.minCreateRevision ?? 0;
+  const maxCreate = req.maxCreateRevision ?? 0;
+  if (minMod === 0 && maxMod === 0 && minCreate === 0 && maxCreate === 0) return null;
+  return (v) =>
+    (maxMod === 0 || v.modified.main <= maxMod) &&
+    (minMod === 0 || v.modified.main >= minMod) &&
+    (maxCreate === 0 || v.created.main <= maxCreate) &&
+    (minCreate === 0 || v.created.main >= minCreate);
 }
 
 function sortComparator(target: RangeRequest['sortTarget']): (a: KeyValue, b: KeyValue) => number {

@@ -105,7 +105,7 @@ t.test('entries at or below the applied index are skipped on replay', async (t) 
   const m = machine();
   t.ok(m.apply(1, entry({ put: { key: b('k'), value: b('1') } }))?.ok);
   t.equal(m.apply(1, entry({ put: { key: b('k'), value: b('2') } })), null);
-  t.equal(m.store.currentRevision, 1);
+  t.equal(m.store.currentRevision, 2, 'one write: revision 2, the one after the empty store');
   t.equal(m.appliedIndex, 1);
   t.equal(m.apply(2, new Uint8Array(0)), null, 'empty entries (leader no-ops) only move the index');
   t.equal(m.appliedIndex, 2);
@@ -202,6 +202,7 @@ t.test('alarms survive a restart from the backend commit', async (t) => {
     compactRevision: c.compactRevision,
     leases: null,
     alarms: c.alarms ?? null,
+    members: null,
   });
   t.same(restarted.activeAlarms(), [{ memberId: 5, alarm: 'NOSPACE' }]);
   const r = restarted.apply(2, entry({ put: { key: b('k'), value: b('v') } }));

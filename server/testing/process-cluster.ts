@@ -30,6 +30,8 @@ export interface ClusterOptions {
   readonly startTimeoutMs?: number;
   readonly stopTimeoutMs?: number;
   readonly token?: string;
+  /** The executable to start instead of bin/netcd or etcd (a wrapper adding node flags, say). */
+  readonly binary?: string;
   /** Put a TcpProxy in front of every member's peer port (advertised instead of the port itself). */
   readonly proxiedPeers?: boolean;
 }
@@ -134,7 +136,7 @@ export class ProcessCluster {
   }
 
   private spawn(m: MemberProcess): void {
-    const bin = this.kind === 'etcd' ? (process.env.ETCD_BIN ?? 'etcd') : NETCD_BIN;
+    const bin = this.o.binary ?? (this.kind === 'etcd' ? (process.env.ETCD_BIN ?? 'etcd') : NETCD_BIN);
     const child = spawn(bin, this.argsOf(m), {
       env: cleanEnv(this.o.env),
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -12,7 +12,8 @@ const EMPTY = new Uint8Array(0);
 
 export class FakeSource implements WatchSource {
   current = 1;
-  compacted = 0;
+  /** As MvccStore: -1 until the first compaction (etcd). */
+  compacted = -1;
   reads = 0;
   private readonly overshoot: boolean;
   /** Index = revision. Events keep prevKv; reads strip it when not asked for. */
