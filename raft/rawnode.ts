@@ -51,6 +51,21 @@ export class RawNode {
     );
   }
 
+  /**
+   * Proposes several entries in one message: one append per follower carries them all. All or
+   * none are taken (PROPOSAL_DROPPED).
+   */
+  proposeBatch(data: readonly Uint8Array[]): void {
+    if (data.length === 0) return;
+    this.raft.step(
+      message({
+        type: 'prop',
+        from: this.raft.id,
+        entries: data.map((d) => ({ term: 0, index: 0, type: 'normal' as const, data: d })),
+      }),
+    );
+  }
+
   proposeConfChange(cc: ConfChange): void {
     this.raft.step(
       message({

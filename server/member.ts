@@ -29,6 +29,7 @@ import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } f
 import {
   type CallOptions,
   type Header,
+  isServerError,
   type Member,
   type MemberInfo,
   type MemberStatus,
@@ -47,6 +48,8 @@ export const ETCD_API_VERSION = '3.4.0';
 const CATCH_UP_ENTRIES = 5000;
 /** A read index request not answered in this long is sent again (the leader may have changed). */
 const READ_INDEX_RETRY_MS = 500;
+/** Proposals queued in one event-loop turn are flushed into raft at this size. */
+const MAX_PROPOSAL_BATCH_BYTES = 512 * 1024;
 /** Unsynced watchers are served at most this often (etcd: 100 ms). */
 const WATCH_SYNC_INTERVAL_MS = 100;
 /** Progress notifications for watchers that asked for them (etcd: 10 minutes). */
@@ -582,15 +585,46 @@ export class NetcdMember implements Member {
     const data = encodeEnvelope({ requestId, request: req });
     if (data.length > this.maxRequestBytes) throw new KvError('REQUEST_TOO_LARGE');
     const waiting = this.proposals.wait(requestId, this.requestTimeoutMs, opts.signal);
-    try {
-      await this.proposeEntry(() => this.raw.propose(data), opts.signal);
-    } catch (err) {
-      this.proposals.reject(requestId, err);
-    }
+    this.queueProposal(requestId, data, opts.signal);
     const outcome = await waiting;
     if (!outcome.ok) throw outcome.error;
     return outcome.response;
   }
+
+  /**
+   * Proposals arriving in one turn of the event loop enter raft as one message, so the leader
+   * sends one append per follower for all of them instead of one each.
+   */
+  private queueProposal(requestId: string, data: Uint8Array, signal: AbortSignal | undefined): void {
+    this.proposalQueue.push({ requestId, data, signal });
+    this.proposalQueueBytes += data.length;
+    if (this.proposalQueueBytes >= MAX_PROPOSAL_BATCH_BYTES) this.flushProposals();
+    else if (this.proposalQueue.length === 1) setImmediate(() => this.flushProposals());
+  }
+
+  private flushProposals(): void {
+    const batch = this.proposalQueue;
+    if (batch.length === 0) return;
+    this.proposalQueue = [];
+    this.proposalQueueBytes = 0;
+    try {
+      this.checkUsable();
+      this.raw.proposeBatch(batch.map((p) => p.data));
+      this.scheduleReady();
+      return;
+    } catch (err) {
+      if (!isRaftError(err, 'PROPOSAL_DROPPED') && !isServerError(err)) throw err;
+    }
+    // No leader to take them now: each waits for one on its own, up to its deadline.
+    for (const p of batch) {
+      this.proposeEntry(() => this.raw.propose(p.data), p.signal).catch((err: unknown) =>
+        this.proposals.reject(p.requestId, err),
+      );
+    }
+  }
+
+  private proposalQueue: { requestId: string; data: Uint8Array; signal: AbortSignal | undefined }[] = [];
+  private proposalQueueBytes = 0;
 
   // ---- reads -------------------------------------------------------------------------------------
 
