@@ -3,7 +3,7 @@
 // listeners, and stops all of it on SIGTERM/SIGINT after handing leadership over. Startup
 // problems end the process with one clear line on stderr and exit code 1, never a stack trace.
 
-import pino, { type Logger } from 'pino';
+import pino from 'pino';
 import { openDataDir, StartupError } from './bootstrap.js';
 import { startClientListener } from './client-listener.js';
 import { Compactor } from './compactor.js';
@@ -40,7 +40,7 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
     if (err instanceof ConfigError) fatal(err.message);
     throw err;
   }
-  const logger = pino({ level: config.logLevel, base: { name: config.name } });
+  const logger = pino({ level: config.logLevel, base: { name: config.name } }, pino.destination(2));
   for (const v of config.unrecognizedEnv) logger.warn({ variable: v }, 'unrecognized environment variable');
   if (tlsRequested(config)) fatal('TLS is not supported by this version of netcd; use http:// URLs');
 
@@ -84,6 +84,7 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
     },
     onUnreachable: (peer) => member?.reportUnreachable(peer),
     onSnapshotStatus: (peer, ok) => member?.reportSnapshot(peer, ok),
+    clusterInfo: () => member?.clusterInfo() ?? null,
   });
   try {
     await transport.start();
@@ -118,6 +119,7 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
   );
   const m = member;
   collectGauges(metrics, m);
+  collectPeerBytes(metrics, transport);
 
   const grpcServer = createGrpcServer(m, {
     onRequest: (path, code) => {
@@ -238,8 +240,21 @@ function collectGauges(metrics: ServerMetrics, m: NetcdMember): void {
   });
 }
 
-export function logFatal(logger: Logger, err: unknown): void {
-  logger.fatal({ err }, 'netcd failed');
+/** The transport's per-peer byte totals into etcd's peer counters (counters only grow: add the change). */
+function collectPeerBytes(metrics: ServerMetrics, transport: PeerTransport): void {
+  const seen = new Map<string, number>();
+  const growth = (key: string, total: number): number => {
+    const delta = total - (seen.get(key) ?? 0);
+    seen.set(key, total);
+    return Math.max(0, delta);
+  };
+  metrics.onCollect(() => {
+    for (const p of transport.stats().peers) {
+      const peer = p.id.toString(16);
+      metrics.peerSentBytes.inc({ To: peer }, growth(`to:${peer}`, p.bytesSent));
+      metrics.peerReceivedBytes.inc({ From: peer }, growth(`from:${peer}`, p.bytesReceived));
+    }
+  });
 }
 
 run(process.argv.slice(2), process.env).catch((err: unknown) => {
