@@ -13,6 +13,9 @@ import { KvStateMachine } from '../kv/state-machine.js';
 import { openRaftLog, type RaftLog } from '../kv/wal/index.js';
 import { clusterIdOf, foundingMemberId, type Identity, readIdentity, writeIdentity } from './identity.js';
 
+const JOIN_LOOKUP_ATTEMPTS = 10;
+const JOIN_LOOKUP_PAUSE_MS = 300;
+
 export class StartupError extends Error {
   constructor(message: string) {
     super(message);
@@ -163,8 +166,15 @@ async function initialMembership(
     return { clusterId, members, self: self.id };
   }
   if (o.fetchCluster === undefined) throw new StartupError('cannot join: no way to reach the cluster');
-  const cluster = await o.fetchCluster();
-  const mine = cluster.members.find((m) => m.peerURLs.some((u) => o.initialAdvertisePeerURLs.includes(u)));
+  // The member that answers may not have applied the `member add` yet: ask again for a while.
+  let cluster = await o.fetchCluster();
+  let mine: MemberRecord | undefined;
+  for (let attempt = 0; ; attempt++) {
+    mine = cluster.members.find((m) => m.peerURLs.some((u) => o.initialAdvertisePeerURLs.includes(u)));
+    if (mine !== undefined || attempt >= JOIN_LOOKUP_ATTEMPTS) break;
+    await new Promise((r) => setTimeout(r, JOIN_LOOKUP_PAUSE_MS));
+    cluster = await o.fetchCluster();
+  }
   if (mine === undefined)
     throw new StartupError(
       `the cluster has no member with peer URLs ${o.initialAdvertisePeerURLs.join(',')}; run "member add" first`,

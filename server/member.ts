@@ -158,6 +158,8 @@ export class NetcdMember implements Member {
   private readyRunning: Promise<void> | null = null;
   private backendChain: Promise<void> = Promise.resolve();
   private compacting = false;
+  /** Last raft log index known durable on this member's disk. */
+  private persistedIndex: number;
   private compaction: Promise<void> = Promise.resolve();
   private closed = false;
   private stopped = false;
@@ -190,6 +192,7 @@ export class NetcdMember implements Member {
     const snap = o.log.snapshot();
     this.confState = snap.metadata.confState;
     this.snapshotIndex = snap.metadata.index;
+    this.persistedIndex = o.log.lastIndex();
     this.raw = new RawNode({
       id: o.memberId,
       storage: o.log,
@@ -289,7 +292,9 @@ export class NetcdMember implements Member {
     try {
       this.raw.step(m);
     } catch (err) {
-      if (isRaftError(err, 'STEP_PEER_NOT_FOUND')) return;
+      // A message from a removed peer, or a proposal forwarded here when this member knows no
+      // leader either: dropped, as raft's forwarding allows (the proposer retries or times out).
+      if (isRaftError(err, 'STEP_PEER_NOT_FOUND') || isRaftError(err, 'PROPOSAL_DROPPED')) return;
       throw err;
     }
     this.scheduleReady();
@@ -390,13 +395,23 @@ export class NetcdMember implements Member {
     if (rd.softState !== null) this.onSoftState(rd.softState.lead, rd.softState.role);
     if (rd.hardState !== null && rd.hardState.term !== 0) this.o.observer?.onTerm?.(rd.hardState.term);
     if (rd.snapshot !== null) await this.installSnapshot(rd.snapshot);
+    // Committed entries this member already holds on disk are applied while this Ready's own
+    // write is in flight; the rest (a lone voter commits what it has not persisted yet) after it.
+    const committed = rd.committedEntries;
+    let early = 0;
+    while (early < committed.length && committed[early]!.index <= this.persistedIndex) early++;
+    if (early > 0) this.applyEntries(early === committed.length ? committed : committed.slice(0, early));
     if (rd.entries.length > 0 || rd.hardState !== null || rd.snapshot !== null) {
       const t0 = performance.now();
       await this.o.log.save(rd.hardState, rd.entries, rd.snapshot, rd.mustSync);
       if (rd.mustSync) this.o.observer?.onFsyncDuration?.((performance.now() - t0) / 1000);
+      const last = rd.entries[rd.entries.length - 1];
+      if (last !== undefined) this.persistedIndex = last.index;
+      else if (rd.snapshot !== null)
+        this.persistedIndex = Math.max(this.persistedIndex, rd.snapshot.metadata.index);
     }
     if (rd.messages.length > 0) this.o.network.send(rd.messages.map((m) => this.withCurrentSnapshot(m)));
-    if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries);
+    if (early < committed.length) this.applyEntries(early === 0 ? committed : committed.slice(early));
     for (const rs of rd.readStates) this.onReadState(Buffer.from(rs.requestCtx).toString('latin1'), rs.index);
   }
 
