@@ -131,11 +131,16 @@ t.test('startup mistakes: one line on stderr, exit code 1, no stack trace, data 
     `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
     `--initial-cluster=${name}=http://127.0.0.1:${peerPort}`,
   ];
+  // The error is one plain line (after any JSON log lines written before it), never a stack trace.
   const oneLine = (r: Run, pattern: RegExp, what: string) => {
     t.equal(r.code, 1, `${what}: exit code 1`);
-    const lines = r.stderr.trim().split('\n');
-    t.equal(lines.length, 1, `${what}: one line (${r.stderr})`);
-    t.match(lines[0], pattern, what);
+    const plain = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('{'));
+    t.equal(plain.length, 1, `${what}: one line (${r.stderr})`);
+    t.match(plain[0], /^netcd: /, `${what}: says who`);
+    t.match(plain[0], pattern, what);
     t.notMatch(r.stderr, /\n\s+at /, `${what}: no stack trace`);
   };
   oneLine(await runNetcd(['--no-such-flag'], dir), /no-such-flag/, 'unknown flag');

@@ -40,7 +40,8 @@ export function memberOut(m: MemberInfo): WireMember {
 export function clusterService(member: Member) {
   const membership = async (signal: AbortSignal): Promise<WireMembersResponse> => {
     const members = await member.members({ signal });
-    return { header: headerOut(member.header()), members: members.map(memberOut) };
+    // etcd's cluster service fills the header without a revision.
+    return { header: headerOut(member.header(), 0), members: members.map(memberOut) };
   };
   return {
     MemberAdd: unary<WireMemberAddRequest, WireMemberAddResponse>(async (req, ctx) => {
