@@ -60,6 +60,8 @@ export interface Config {
   readonly heartbeatIntervalMs: number;
   readonly electionTimeoutMs: number;
   readonly snapshotCount: number;
+  /** Raft log entries kept behind each snapshot so a lagging follower can catch up without one. */
+  readonly snapshotCatchUpEntries: number;
   /** Always the effective quota: the flag's 0 is resolved to the 2 GiB default. */
   readonly quotaBackendBytes: number;
   readonly maxRequestBytes: number;
@@ -97,6 +99,7 @@ export const DEFAULTS = Object.freeze({
   heartbeatIntervalMs: 100,
   electionTimeoutMs: 1000,
   snapshotCount: 100_000,
+  snapshotCatchUpEntries: 5000,
   /** What --quota-backend-bytes=0 means. */
   quotaBackendBytes: 2 * 1024 ** 3,
   maxRequestBytes: 1_572_864,
@@ -170,6 +173,13 @@ const FLAGS: readonly FlagSpec[] = [
     arg: '<n>',
     help: 'committed entries between two snapshots (the raft log is truncated after each)',
     shown: String(DEFAULTS.snapshotCount),
+    group: MEMBER,
+  },
+  {
+    long: 'experimental-snapshot-catchup-entries',
+    arg: '<n>',
+    help: 'raft log entries kept behind a snapshot for slow followers (etcd 3.5 flag)',
+    shown: String(DEFAULTS.snapshotCatchUpEntries),
     group: MEMBER,
   },
   {
@@ -525,6 +535,12 @@ function resolve(v: Values): Config {
     heartbeatIntervalMs,
     electionTimeoutMs,
     snapshotCount: int(v, 'snapshot-count', DEFAULTS.snapshotCount, 1),
+    snapshotCatchUpEntries: int(
+      v,
+      'experimental-snapshot-catchup-entries',
+      DEFAULTS.snapshotCatchUpEntries,
+      1,
+    ),
     quotaBackendBytes: quotaFlag === 0 ? DEFAULTS.quotaBackendBytes : quotaFlag,
     maxRequestBytes: int(v, 'max-request-bytes', DEFAULTS.maxRequestBytes, 1),
     maxTxnOps: int(v, 'max-txn-ops', DEFAULTS.maxTxnOps, 1),

@@ -107,6 +107,7 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       electionTimeoutMs: config.electionTimeoutMs,
       snapshotCount: config.snapshotCount,
+      snapshotCatchUpEntries: config.snapshotCatchUpEntries,
       quotaBackendBytes: config.quotaBackendBytes,
       maxRequestBytes: config.maxRequestBytes,
       maxTxnOps: config.maxTxnOps,

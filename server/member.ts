@@ -45,7 +45,7 @@ export const NETCD_VERSION = '0.1.0';
 export const ETCD_API_VERSION = '3.4.0';
 
 /** Log entries kept behind a snapshot so a slightly lagging follower catches up without one. */
-const CATCH_UP_ENTRIES = 5000;
+const DEFAULT_CATCH_UP_ENTRIES = 5000;
 /** A read index request not answered in this long is sent again (the leader may have changed). */
 const READ_INDEX_RETRY_MS = 500;
 /** Proposals queued in one event-loop turn are flushed into raft at this size. */
@@ -87,6 +87,8 @@ export interface MemberOptions {
   readonly heartbeatIntervalMs: number;
   readonly electionTimeoutMs: number;
   readonly snapshotCount: number;
+  /** Entries kept behind a snapshot (default 5000). */
+  readonly snapshotCatchUpEntries?: number;
   readonly quotaBackendBytes: number;
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
@@ -555,7 +557,7 @@ export class NetcdMember implements Member {
         await this.persistApplied(true);
         await this.o.log.createSnapshot(applied, confState);
         this.snapshotIndex = applied;
-        const compactTo = applied - CATCH_UP_ENTRIES;
+        const compactTo = applied - (this.o.snapshotCatchUpEntries ?? DEFAULT_CATCH_UP_ENTRIES);
         if (compactTo >= this.o.log.firstIndex()) await this.o.log.compact(compactTo);
         this.logger.info({ index: applied, compactTo }, 'snapshot taken and log compacted');
       } catch (err) {

@@ -19,7 +19,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const NETCD_BIN = join(ROOT.endsWith('dist') ? join(ROOT, '..') : ROOT, 'bin', 'netcd');
 
 const HEALTH_POLL_MS = 50;
-const MAX_LOG_TAIL_BYTES = 16 * 1024;
+const MAX_LOG_TAIL_BYTES = 256 * 1024;
 
 export interface ClusterOptions {
   readonly kind?: ServerKind;
@@ -30,6 +30,8 @@ export interface ClusterOptions {
   readonly startTimeoutMs?: number;
   readonly stopTimeoutMs?: number;
   readonly token?: string;
+  /** netcd's --log-level (default warn); its logs are kept in each member's logTail. */
+  readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /** The executable to start instead of bin/netcd or etcd (a wrapper adding node flags, say). */
   readonly binary?: string;
   /** Put a TcpProxy in front of every member's peer port (advertised instead of the port itself). */
@@ -131,7 +133,7 @@ export class ProcessCluster {
       ...m.extraArgs,
     ];
     if (this.kind === 'etcd') args.push('--logger=zap', '--log-outputs=stderr', '--log-level=warn');
-    else args.push('--log-level=warn');
+    else args.push(`--log-level=${this.o.logLevel ?? 'warn'}`);
     return args;
   }
 
