@@ -24,12 +24,17 @@ function isClusterInfo(v: unknown): v is ClusterInfo {
   return typeof o?.clusterId === 'number' && Array.isArray(o.members);
 }
 
-export async function fetchClusterFromPeers(peerURLs: readonly string[], logger: Logger): Promise<ClusterInfo> {
+export async function fetchClusterFromPeers(
+  peerURLs: readonly string[],
+  logger: Logger,
+): Promise<ClusterInfo> {
   if (peerURLs.length === 0) throw new StartupError('cannot join: --initial-cluster names no other member');
   for (let round = 0; round < MAX_ROUNDS; round++) {
     for (const url of peerURLs) {
       try {
-        const res = await fetch(new URL(MEMBERS_PATH, url), { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+        const res = await fetch(new URL(MEMBERS_PATH, url), {
+          signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+        });
         const body: unknown = await res.json();
         if (res.ok && isClusterInfo(body)) return body;
       } catch (err) {

@@ -23,32 +23,35 @@ const self = {
   isLearner: false,
 };
 
-t.test('cluster: list, add a learner, promote, update, remove, with the membership after each (headers without a revision, like etcd)', async (t) => {
-  const h = await startHarness(t);
-  t.strictSame(await h.call('Cluster', 'MemberList', {}), { members: [self], header: header(0) });
-  const added = await h.call('Cluster', 'MemberAdd', {
-    peerURLs: ['http://127.0.0.1:2480'],
-    isLearner: true,
-  });
-  const learner = {
-    peerURLs: ['http://127.0.0.1:2480'],
-    clientURLs: [],
-    ID: String(FAKE_MEMBER_ID + 1),
-    name: '',
-    isLearner: true,
-  };
-  t.strictSame(added, { members: [self, learner], header: header(0), member: learner });
-  const id = numberField(added, 'member.ID');
-  t.strictSame(field(await h.call('Cluster', 'MemberPromote', { ID: id }), 'members'), [
-    self,
-    { ...learner, isLearner: false },
-  ]);
-  t.strictSame(
-    field(await h.call('Cluster', 'MemberUpdate', { ID: id, peerURLs: ['https://[::1]:2481'] }), 'members'),
-    [self, { ...learner, isLearner: false, peerURLs: ['https://[::1]:2481'] }],
-  );
-  t.strictSame(await h.call('Cluster', 'MemberRemove', { ID: id }), { members: [self], header: header(0) });
-});
+t.test(
+  'cluster: list, add a learner, promote, update, remove, with the membership after each (headers without a revision, like etcd)',
+  async (t) => {
+    const h = await startHarness(t);
+    t.strictSame(await h.call('Cluster', 'MemberList', {}), { members: [self], header: header(0) });
+    const added = await h.call('Cluster', 'MemberAdd', {
+      peerURLs: ['http://127.0.0.1:2480'],
+      isLearner: true,
+    });
+    const learner = {
+      peerURLs: ['http://127.0.0.1:2480'],
+      clientURLs: [],
+      ID: String(FAKE_MEMBER_ID + 1),
+      name: '',
+      isLearner: true,
+    };
+    t.strictSame(added, { members: [self, learner], header: header(0), member: learner });
+    const id = numberField(added, 'member.ID');
+    t.strictSame(field(await h.call('Cluster', 'MemberPromote', { ID: id }), 'members'), [
+      self,
+      { ...learner, isLearner: false },
+    ]);
+    t.strictSame(
+      field(await h.call('Cluster', 'MemberUpdate', { ID: id, peerURLs: ['https://[::1]:2481'] }), 'members'),
+      [self, { ...learner, isLearner: false, peerURLs: ['https://[::1]:2481'] }],
+    );
+    t.strictSame(await h.call('Cluster', 'MemberRemove', { ID: id }), { members: [self], header: header(0) });
+  },
+);
 
 t.test("cluster: etcd's errors for bad URLs, unknown members, taken URLs and non-learners", async (t) => {
   const h = await startHarness(t);
