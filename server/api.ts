@@ -3,6 +3,7 @@
 // about consensus, forwarding, read linearizability and leases lives behind this interface.
 
 import type { LeaseTimeToLive } from '../kv/lease/lessor.js';
+import type { MemberRecord } from '../kv/members.js';
 import type { KvRequest } from '../kv/request.js';
 import type { Alarm, ApplyResponse } from '../kv/state-machine.js';
 import type { RangeRequest, RangeResponse } from '../kv/types.js';
@@ -16,14 +17,8 @@ export interface Header {
   readonly raftTerm: number;
 }
 
-export interface MemberInfo {
-  readonly id: number;
-  /** Empty until the member has started and published its name. */
-  readonly name: string;
-  readonly peerURLs: readonly string[];
-  readonly clientURLs: readonly string[];
-  readonly isLearner: boolean;
-}
+/** A member as MemberList reports it (name empty until the member has started and published it). */
+export type MemberInfo = MemberRecord;
 
 export interface MemberStatus {
   readonly version: string;

@@ -5,10 +5,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants, rmSync } from 'node:fs';
 import { access, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freeLoopbackPorts } from '../../test/ports.js';
 
 export interface EtcdProcessOptions {
   /** Path to the etcd binary; default: ETCD_BIN, else `etcd` on PATH. */
@@ -60,33 +60,6 @@ export async function findEtcdBinary(explicit?: string): Promise<string> {
     }
   }
   throw new Error(`${ETCD_MISSING_HINT} (looked for ${candidates.join(', ') || 'etcd on an empty PATH'})`);
-}
-
-/** `count` distinct loopback ports free right now (held open together, then released for etcd). */
-async function freeLoopbackPorts(count: number): Promise<number[]> {
-  const servers = Array.from({ length: count }, () => createServer());
-  try {
-    return await Promise.all(
-      servers.map(
-        (server) =>
-          new Promise<number>((resolve, reject) => {
-            server.once('error', reject);
-            server.listen(0, '127.0.0.1', () => {
-              const address = server.address();
-              if (address === null || typeof address === 'string') reject(new Error('no loopback port'));
-              else resolve(address.port);
-            });
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(
-      servers.map(
-        (server) =>
-          new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
-      ),
-    );
-  }
 }
 
 /** The environment without ETCD_* variables, which etcd would read as flags. */
