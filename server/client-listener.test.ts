@@ -1,6 +1,8 @@
 // Proves one client port serves a real grpc-js server and the HTTP endpoints side by side, that the
-// HTTP/2 preface decides the route even when it arrives in pieces, that garbage and silent
-// connections are closed without crashing or leaking, and that close() leaves nothing open.
+// HTTP/2 preface decides the route even when it arrives in pieces, that gRPC requests whose
+// :authority is a URL (etcdctl's `http://host:port`) are answered instead of reset, that garbage
+// and silent connections are closed without crashing or leaking, and that close() leaves nothing
+// open.
 
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -15,6 +17,17 @@ import {
 } from './client-listener.js';
 import { type ParsedURL, parseUrl } from './config.js';
 import { startHttpEndpoints } from './http.js';
+import { FrameFlag, FrameType } from './http2/frames.js';
+import { HpackDecoder } from './http2/hpack.js';
+import {
+  clientEncoder,
+  type Frame,
+  field,
+  frame,
+  grpcConnectionBytes,
+  grpcRequestHeaders,
+  parseFrames,
+} from './http2/testing.js';
 import { ServerMetrics } from './metrics.js';
 
 const ECHO_PATH = '/netcd.test.Echo/Echo';
@@ -193,6 +206,163 @@ t.test('a preface that arrives in pieces still reaches the gRPC server', async (
   // An HTTP/2 server answers the preface with a SETTINGS frame (type 4) before anything else.
   t.equal(probe[3], 4, 'the first frame from the server is SETTINGS');
 });
+
+interface StreamResult {
+  headers: Record<string, string>[];
+  data: Buffer;
+  reset: boolean;
+}
+
+/**
+ * Sends `bytes` (a whole client connection) on a raw socket and reads the server's frames until
+ * every stream in `streamIds` ended (trailers, or RST_STREAM) or the connection closed.
+ */
+function rawGrpcExchange(
+  port: number,
+  bytes: Buffer,
+  streamIds: number[],
+): Promise<Map<number, StreamResult>> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const decoder = new HpackDecoder();
+    const results = new Map<number, StreamResult>(
+      streamIds.map((id) => [id, { headers: [], data: Buffer.alloc(0), reset: false }]),
+    );
+    const ended = new Set<number>();
+    let received = Buffer.alloc(0);
+    const finish = () => {
+      socket.destroy();
+      resolve(results);
+    };
+    const onFrame = (f: Frame) => {
+      const result = results.get(f.streamId);
+      if (result === undefined) return;
+      if (f.type === FrameType.HEADERS) {
+        result.headers.push(Object.fromEntries(decoder.decode(f.payload).map((h) => [h.name, h.value])));
+      } else if (f.type === FrameType.DATA) {
+        result.data = Buffer.concat([result.data, f.payload]);
+      } else if (f.type === FrameType.RST_STREAM) {
+        result.reset = true;
+        ended.add(f.streamId);
+      }
+      if (f.type === FrameType.HEADERS && f.flags & FrameFlag.END_STREAM) ended.add(f.streamId);
+    };
+    socket.on('data', (chunk) => {
+      received = Buffer.concat([received, chunk]);
+      const { frames, bytes: used } = parseFrames(received);
+      received = received.subarray(used);
+      for (const f of frames) onFrame(f);
+      if (ended.size === streamIds.length) finish();
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(results));
+    socket.on('connect', () => socket.write(bytes));
+  });
+}
+
+/** A grpc-js server on its own port, without the client listener in front. */
+async function startBareGrpcServer(t: Test): Promise<number> {
+  const grpcServer = new grpc.Server();
+  grpcServer.addService(ECHO_SERVICE, { Echo: prefixEcho });
+  t.teardown(() => grpcServer.forceShutdown());
+  return new Promise((resolve, reject) =>
+    grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) =>
+      err === null ? resolve(port) : reject(err),
+    ),
+  );
+}
+
+t.test(
+  "gRPC requests whose :authority is a URL are answered, not reset (etcdctl's dial target)",
+  async (t) => {
+    const { url } = await startFixture(t);
+    const authority = `http://127.0.0.1:${url.port}`;
+    const calls = [0, 1, 2].map((i) => ({
+      headers: grpcRequestHeaders(authority, ECHO_PATH, [field('x-call', String(i))]),
+      message: Buffer.from(`raw ${i}`),
+    }));
+    const bytes = grpcConnectionBytes(clientEncoder(), calls);
+    const streams = [1, 3, 5];
+
+    const bare = await rawGrpcExchange(await startBareGrpcServer(t), bytes, streams);
+    t.same(
+      streams.map((id) => bare.get(id)?.reset),
+      [true, true, true],
+      'grpc-js on its own resets every such stream (nghttp2 refuses the authority)',
+    );
+
+    const results = await rawGrpcExchange(url.port, bytes, streams);
+    for (const [i, id] of streams.entries()) {
+      const r = results.get(id);
+      t.equal(r?.reset, false, `stream ${id} not reset`);
+      t.equal(r?.headers[0]?.[':status'], '200');
+      t.equal(r?.headers[1]?.['grpc-status'], '0', `stream ${id} trailers say OK`);
+      t.equal(r?.data.subarray(5).toString(), `echo:raw ${i}`, `stream ${id} echoed`);
+    }
+  },
+);
+
+t.test(
+  'a connection that breaks HPACK after its authority was rewritten is closed; the port keeps serving',
+  async (t) => {
+    const { listener, url } = await startFixture(t);
+    const good = grpcConnectionBytes(clientEncoder(), [
+      { headers: grpcRequestHeaders(`http://127.0.0.1:${url.port}`, ECHO_PATH), message: Buffer.from('ok') },
+    ]);
+    const broken = Buffer.concat([
+      good,
+      frame(FrameType.HEADERS, FrameFlag.END_HEADERS, 3, Buffer.from([0xff, 0x80])),
+    ]);
+    const results = await rawGrpcExchange(url.port, broken, [1, 3]);
+    t.same(results.get(3)?.headers, [], 'the broken request is not answered');
+    t.ok(await eventually(() => listener.connectionCount === 0), 'the connection is closed');
+    t.equal(await echoClient(t, url)('after'), 'echo:after');
+  },
+);
+
+t.test(
+  'a grpc-js client dialing with a URL authority works through the listener, call after call',
+  async (t) => {
+    const seen: { authority: string; call: string | undefined }[] = [];
+    const { url } = await startFixture(t, {
+      echo: (call, cb) => {
+        seen.push({
+          authority: call.getHost(),
+          call: call.metadata.get('x-call')[0]?.toString(),
+        });
+        cb(null, call.request);
+      },
+    });
+    const client = new grpc.Client(url.url.replace('http://', ''), grpc.credentials.createInsecure(), {
+      'grpc.default_authority': url.url,
+    });
+    t.teardown(() => client.close());
+    const call = (i: number) =>
+      new Promise<string>((resolve, reject) => {
+        const metadata = new grpc.Metadata();
+        metadata.set('x-call', String(i));
+        client.makeUnaryRequest(ECHO_PATH, raw, raw, Buffer.from(`m${i}`), metadata, (err, value) =>
+          err === null ? resolve(value?.toString() ?? '') : reject(err),
+        );
+      });
+    for (let i = 0; i < 5; i++) t.equal(await call(i), `m${i}`);
+    const parallel = await Promise.all(Array.from({ length: 20 }, (_, i) => call(100 + i)));
+    t.same(
+      parallel,
+      Array.from({ length: 20 }, (_, i) => `m${100 + i}`),
+    );
+    t.same(
+      seen.slice(0, 5).map((s) => s.call),
+      ['0', '1', '2', '3', '4'],
+      'metadata arrives intact',
+    );
+    t.same(
+      new Set(seen.map((s) => s.authority)),
+      new Set([`127.0.0.1:${url.port}`]),
+      'the server sees the authority without its scheme',
+    );
+  },
+);
 
 t.test('garbage is answered or dropped, never crashes, and leaves no connection behind', async (t) => {
   const { listener, url } = await startFixture(t);

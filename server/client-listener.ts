@@ -1,7 +1,9 @@
 // The client port: like etcd, one TCP port per --listen-client-urls entry carries both gRPC and plain
 // HTTP/1.1 (/health, /metrics, /version). Each connection is classified by its first bytes — the
 // HTTP/2 preface goes to the gRPC server, anything else to the HTTP server — and the bytes read to
-// decide are pushed back, so neither server can tell the connection was inspected.
+// decide are pushed back, so neither server can tell the connection was inspected. gRPC connections
+// reach grpc-js through an :authority rewriter (http2/authority-rewriter.ts): etcdctl sends its
+// endpoint URL as the authority, which Node's HTTP/2 server would refuse.
 
 import type http from 'node:http';
 import net from 'node:net';
@@ -9,9 +11,11 @@ import { getSystemErrorMap } from 'node:util';
 import { type Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { formatUrl, type ParsedURL } from './config.js';
+import { isHttp2Error } from './http2/errors.js';
+import { HTTP2_PREFACE } from './http2/frames.js';
+import { RewritingSocket } from './http2/rewriting-socket.js';
 
-/** What every HTTP/2 client sends first (RFC 9113 §3.4); gRPC always speaks HTTP/2. */
-export const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+export { HTTP2_PREFACE };
 
 export interface ClientListenerOptions {
   /** --listen-client-urls. Only http:// is served; https:// is refused until TLS is implemented. */
@@ -90,9 +94,14 @@ export async function startClientListener(options: ClientListenerOptions): Promi
       socket.pause();
       socket.unshift(head);
       if (kind === 'grpc') {
-        // http2 takes the buffered bytes and reads the socket natively from here on; resuming the
-        // JavaScript stream as well would split the byte stream between two readers.
-        injector.injectConnection(socket);
+        // The gRPC server reads through a rewriter that makes `:authority` acceptable to nghttp2
+        // (etcdctl sends `http://host:port`); it resumes the socket when the server reads.
+        const connection = new RewritingSocket(socket);
+        connection.on('error', (err) => {
+          if (isHttp2Error(err))
+            logger.debug({ err, remote: socket.remoteAddress }, 'gRPC connection refused');
+        });
+        injector.injectConnection(connection);
       } else {
         httpServer.emit('connection', socket);
         socket.resume();
