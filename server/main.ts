@@ -85,6 +85,7 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv): Prom
     onUnreachable: (peer) => member?.reportUnreachable(peer),
     onSnapshotStatus: (peer, ok) => member?.reportSnapshot(peer, ok),
     clusterInfo: () => member?.clusterInfo() ?? null,
+    onRejected: (peer, code) => member?.reportRejected(peer, code),
   });
   try {
     await transport.start();

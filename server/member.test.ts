@@ -129,6 +129,21 @@ t.test('membership: add a learner, it catches up by snapshot, promote it, remove
   t.equal(await failureCode(leader.memberRemove(victim.id)), 'MEMBER_NOT_FOUND');
 });
 
+t.test('a member learns its removal from its own conf change, or from a majority refusing it', async (t) => {
+  const c = await LocalCluster.create(3);
+  t.teardown(() => c.close());
+  const leader = await c.leader();
+  const [a, b] = [...c.byName.values()].filter((m) => m.id !== leader.id);
+  a!.reportRejected(leader.id, 'UNKNOWN_PEER');
+  t.same([...c.removed], [], 'one refusal of two peers is not a majority');
+  a!.reportRejected(b!.id, 'WRONG_MEMBER');
+  t.same([...c.removed], [], 'other refusals say nothing about membership');
+  a!.reportRejected(b!.id, 'UNKNOWN_PEER');
+  t.same([...c.removed], [a!.name], 'refused by both peers: removed');
+  await leader.memberRemove(b!.id);
+  await until('the removed member to apply its removal', () => c.removed.has(b!.name));
+});
+
 t.test('leader stop hands over leadership; writes go on; the old leader catches up on restart', async (t) => {
   const c = await LocalCluster.create(3);
   t.teardown(() => c.close());

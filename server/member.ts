@@ -307,6 +307,28 @@ export class NetcdMember implements Member {
     this.raw.reportUnreachable(id);
   }
 
+  /**
+   * A peer refused our connection as a stranger. Once a majority of the other members do, this
+   * member was removed while it could not hear about it (the leader stops sending to a member it
+   * removed): it stops like a member that applied its own removal.
+   */
+  reportRejected(peer: number, code: string): void {
+    if (this.stopped || code !== 'UNKNOWN_PEER') return;
+    this.rejectedBy.add(peer);
+    const others = this.machine.members.list().filter((m) => m.id !== this.id).length;
+    if (this.rejectedBy.size * 2 > others && !this.removedReported) {
+      this.removedReported = true;
+      this.logger.warn(
+        { rejectedBy: this.rejectedBy.size },
+        'peers no longer count this member: it was removed',
+      );
+      this.o.onRemoved?.();
+    }
+  }
+
+  private readonly rejectedBy = new Set<number>();
+  private removedReported = false;
+
   reportSnapshot(id: number, ok: boolean): void {
     if (this.stopped) return;
     this.raw.reportSnapshot(id, ok);
@@ -512,7 +534,8 @@ export class NetcdMember implements Member {
         ok: true,
         response: { member: { revision: this.machine.store.currentRevision } },
       });
-    if (change?.kind === 'remove' && change.id === this.id) {
+    if (change?.kind === 'remove' && change.id === this.id && !this.removedReported) {
+      this.removedReported = true;
       this.logger.warn('this member was removed from the cluster');
       this.o.onRemoved?.();
     }

@@ -53,6 +53,8 @@ export class LocalCluster {
   readonly names: string[];
   private readonly logger = pino({ level: process.env.NETCD_TEST_LOG ?? 'silent' });
   readonly byName = new Map<string, NetcdMember>();
+  /** Members that learned they were removed from the cluster (their onRemoved fired). */
+  readonly removed = new Set<string>();
 
   private constructor(root: string, names: string[]) {
     this.root = root;
@@ -105,6 +107,7 @@ export class LocalCluster {
         quotaBackendBytes: 0,
         maxRequestBytes: 1.5 * 1024 * 1024,
         maxTxnOps: 128,
+        onRemoved: () => this.removed.add(name),
       },
       opened.state,
     );

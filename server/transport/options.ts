@@ -27,6 +27,8 @@ export interface PeerTransportOptions {
   readonly onUnreachable?: (peer: number) => void;
   /** A snapshot sent to `peer` was acknowledged complete (true) or its transfer failed (false). */
   readonly onSnapshotStatus?: (peer: number, ok: boolean) => void;
+  /** A peer refused our handshake, with its reason code (UNKNOWN_PEER: it does not count us a member). */
+  readonly onRejected?: (peer: number, code: string) => void;
   /**
    * The membership served as JSON to `GET /members` on the peer port (for joining members, like
    * etcd's peer endpoint); null while not known. Without it the endpoint answers 503.

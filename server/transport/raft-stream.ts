@@ -18,6 +18,8 @@ export interface RaftStreamContext {
   readonly logger: Logger;
   /** Coalesced by the transport; called whenever messages to this peer are lost. */
   readonly reportUnreachable: (peer: number) => void;
+  /** The peer refused our handshake (its code: UNKNOWN_PEER when it no longer counts us a member). */
+  readonly reportRejected?: (peer: number, code: string) => void;
 }
 
 export interface RaftStreamStats {
@@ -174,7 +176,9 @@ export class RaftStream {
   private onDialFailed(err: unknown): void {
     if (this.state === 'stopped') return;
     this.lastError = describeError(err);
-    const fields = { err: this.lastError, rejectCode: (err as TransportError).rejectCode };
+    const rejectCode = (err as TransportError).rejectCode;
+    const fields = { err: this.lastError, rejectCode };
+    if (rejectCode !== undefined) this.ctx.reportRejected?.(this.peer, rejectCode);
     if (this.failing) this.logger.debug(fields, 'raft stream dial failed');
     else this.logger.warn(fields, 'raft stream dial failed');
     this.failing = true;

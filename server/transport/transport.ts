@@ -156,6 +156,7 @@ export class PeerTransport {
         registry: this.registry,
         logger: this.logger,
         reportUnreachable: (p) => this.reportUnreachable(p),
+        reportRejected: (p, code) => this.o.onRejected?.(p, code),
       }),
       rpc: null,
       snapshot: null,
