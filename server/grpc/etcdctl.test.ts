@@ -186,7 +186,8 @@ t.test('etcdctl: elect proclaims and observers see the leader', async (t) => {
   await eventually(() => candidate.output().split('\n').length >= 3, 10_000, 'elected');
   t.match(candidate.output(), /^E\/[0-9a-f]+\nalpha\n$/);
   const observer = background(t, h, ['elect', '-l', 'E']);
-  await eventually(() => observer.output() !== '', 10_000, 'observed');
+  // The observer prints the key and the value as two writes: wait for both lines.
+  await eventually(() => observer.output().split('\n').length > 2, 10_000, 'observed');
   t.equal(observer.output(), candidate.output());
   candidate.child.kill('SIGINT');
   observer.child.kill('SIGINT');
