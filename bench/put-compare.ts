@@ -7,7 +7,7 @@
 import { type Client, credentials, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { Command } from 'commander';
 import * as hdr from 'hdr-histogram-js';
-import { etcdGrpcObject } from '../server/grpc/proto.js';
+import { etcdGrpcObject } from '../server/proto/etcd.js';
 import { ProcessCluster, type ServerKind } from '../server/testing/process-cluster.js';
 
 interface Options {

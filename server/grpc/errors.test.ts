@@ -6,7 +6,8 @@ import { status } from '@grpc/grpc-js';
 import t from 'tap';
 import { KvError, type KvErrorCode } from '../../kv/errors.js';
 import { ServerError, type ServerErrorCode } from '../api.js';
-import { ETCD_ERRORS, etcdError, RpcError, statusName, toRpcError } from './errors.js';
+import { ETCD_ERRORS } from '../proto/errors.js';
+import { etcdError, RpcError, statusName, toRpcError } from './errors.js';
 
 const KV_CODES: KvErrorCode[] = [
   'COMPACTED',

@@ -5,7 +5,7 @@
 import { Client, credentials, type ServiceError, status } from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import t from 'tap';
-import { etcdPackageDefinition, SERVICE_NAMES, type ServiceKey } from './proto.js';
+import { etcdPackageDefinition, SERVICE_NAMES, type ServiceKey } from '../proto/etcd.js';
 import { bindGrpcServer, createGrpcServer, GRPC_OVERHEAD_BYTES, shutdownGrpcServer } from './server.js';
 import { FAKE_MEMBER_ID, FakeMember } from './testing/fake-member.js';
 import { bytes as b, field, startHarness } from './testing/harness.js';

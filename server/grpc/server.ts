@@ -12,8 +12,9 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { Member } from '../api.js';
+import type { ServiceKey } from '../proto/etcd.js';
 import { statusName } from './errors.js';
-import { type ServiceKey, serviceDefinition } from './proto.js';
+import { serviceDefinition } from './proto.js';
 import { authService } from './services/auth.js';
 import { clusterService } from './services/cluster.js';
 import { electionService } from './services/election.js';

@@ -11,7 +11,7 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
-import { etcdPackageDefinition, SERVICE_NAMES, type ServiceKey } from '../proto.js';
+import { etcdPackageDefinition, SERVICE_NAMES, type ServiceKey } from '../../proto/etcd.js';
 import { bindGrpcServer, createGrpcServer, type GrpcServerOptions } from '../server.js';
 import { FakeMember, type FakeMemberOptions } from './fake-member.js';
 
