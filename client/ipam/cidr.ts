@@ -1,0 +1,130 @@
+// IPv4 and IPv6 addresses as bigints, and CIDR arithmetic on them: parsing with clear errors,
+// canonical formatting (RFC 5952 for IPv6), containment, and splitting a pool into blocks.
+
+import { isIPv4, isIPv6 } from 'node:net';
+
+export type Family = 4 | 6;
+
+export interface Cidr {
+  readonly family: Family;
+  /** The network address (host bits zero). */
+  readonly base: bigint;
+  readonly prefix: number;
+}
+
+export class CidrError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CidrError';
+  }
+}
+
+export function bitsOf(family: Family): number {
+  return family === 4 ? 32 : 128;
+}
+
+export function parseIp(text: string): { family: Family; value: bigint } {
+  if (isIPv4(text)) {
+    const value = text.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+    return { family: 4, value };
+  }
+  if (isIPv6(text)) {
+    if (text.includes('.')) {
+      // An IPv4 tail (::ffff:1.2.3.4): turn it into two hex groups first.
+      const at = text.lastIndexOf(':');
+      const v4 = parseIp(text.slice(at + 1)).value;
+      return parseIp(`${text.slice(0, at + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`);
+    }
+    const [head = '', tail] = text.split('::') as [string, string | undefined];
+    const groups = (s: string): string[] => (s === '' ? [] : s.split(':'));
+    const h = groups(head);
+    const t = tail === undefined ? [] : groups(tail);
+    const all = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+    const value = all.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g, 16)), 0n);
+    return { family: 6, value };
+  }
+  throw new CidrError(`invalid IP address ${JSON.stringify(text)}`);
+}
+
+export function formatIp(family: Family, value: bigint): string {
+  if (family === 4) return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn)).join('.');
+  const groups = Array.from({ length: 8 }, (_, i) => Number((value >> BigInt(112 - i * 16)) & 0xffffn));
+  // Compress the longest run of two or more zero groups (the first, on ties).
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+/** Parses `addr/prefix`; with `strict`, host bits must be zero (a pool), else they are cleared. */
+export function parseCidr(text: string, strict = true): Cidr {
+  const slash = text.indexOf('/');
+  if (slash < 0) throw new CidrError(`invalid CIDR ${JSON.stringify(text)}: no /prefix`);
+  const { family, value } = parseIp(text.slice(0, slash));
+  const prefixText = text.slice(slash + 1);
+  const prefix = Number(prefixText);
+  if (!/^\d+$/.test(prefixText) || prefix > bitsOf(family))
+    throw new CidrError(`invalid CIDR ${JSON.stringify(text)}: bad prefix length`);
+  const base = value & mask(family, prefix);
+  if (strict && base !== value)
+    throw new CidrError(
+      `invalid CIDR ${JSON.stringify(text)}: host bits set (did you mean ${formatCidr({ family, base, prefix })}?)`,
+    );
+  return { family, base, prefix };
+}
+
+export function formatCidr(c: Cidr): string {
+  return `${formatIp(c.family, c.base)}/${c.prefix}`;
+}
+
+export function mask(family: Family, prefix: number): bigint {
+  const bits = BigInt(bitsOf(family));
+  const all = (1n << bits) - 1n;
+  return all ^ ((1n << (bits - BigInt(prefix))) - 1n);
+}
+
+export function size(c: Cidr): bigint {
+  return 1n << BigInt(bitsOf(c.family) - c.prefix);
+}
+
+export function lastOf(c: Cidr): bigint {
+  return c.base + size(c) - 1n;
+}
+
+export function contains(c: Cidr, family: Family, value: bigint): boolean {
+  return c.family === family && value >= c.base && value <= lastOf(c);
+}
+
+export function overlaps(a: Cidr, b: Cidr): boolean {
+  return a.family === b.family && a.base <= lastOf(b) && b.base <= lastOf(a);
+}
+
+/** The block of `blockPrefix` that holds `value`. */
+export function blockOf(family: Family, value: bigint, blockPrefix: number): Cidr {
+  return { family, base: value & mask(family, blockPrefix), prefix: blockPrefix };
+}
+
+/** How many blocks of `blockPrefix` the pool holds. */
+export function blockCount(pool: Cidr, blockPrefix: number): bigint {
+  return 1n << BigInt(blockPrefix - pool.prefix);
+}
+
+/** The i-th block of the pool. */
+export function nthBlock(pool: Cidr, blockPrefix: number, i: bigint): Cidr {
+  const step = 1n << BigInt(bitsOf(pool.family) - blockPrefix);
+  return { family: pool.family, base: pool.base + i * step, prefix: blockPrefix };
+}
