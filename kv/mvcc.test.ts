@@ -466,6 +466,46 @@ t.test('compaction keeps what reads at or after it can see, and frees the rest',
   t.equal(m.keyCount(), 1);
 });
 
+t.test(
+  'bumpRevision: skipped revisions read as before, the next write follows, nothing is stored',
+  async (t) => {
+    const m = new MvccStore();
+    m.put({ key: b('a'), value: b('1') }); // 2
+    m.put({ key: b('b'), value: b('x') }); // 3
+    m.drainMutations();
+    const hashAt3 = m.hashKV(3).hash;
+    m.bumpRevision(10);
+    t.equal(m.currentRevision, 13);
+    t.same(m.drainMutations(), [], 'no change for the backend: the caller writes the whole state');
+    t.same(m.range({ key: b('a'), revision: 8 }).kvs.map(brief), ['a=1@c2m2v1l0'], 'a skipped revision');
+    const all = m.range({ key: b('a'), rangeEnd: new Uint8Array([0]) });
+    t.same([all.revision, all.kvs.map(brief)], [13, ['a=1@c2m2v1l0', 'b=x@c3m3v1l0']]);
+    t.same(m.eventsBetween(4, 13, b('a'), new Uint8Array([0]), 10, false), [], 'no event in the gap');
+    t.equal(m.hashKV(3).hash, hashAt3);
+    t.same(m.hashKV(), { hash: hashAt3, revision: 13, compactRevision: -1 }, 'the gap hashes nothing');
+    t.equal(m.put({ key: b('a'), value: b('2') }).revision, 14, 'the next write takes the next revision');
+    t.same(m.range({ key: b('a') }).kvs.map(brief), ['a=2@c2m14v2l0']);
+    m.bumpRevision(0);
+    t.equal(m.currentRevision, 14, 'a bump of 0 changes nothing');
+    for (const bad of [-1, 1.5, Number.MAX_SAFE_INTEGER])
+      t.throws(() => m.bumpRevision(bad), RangeError, `bump ${bad} refused`);
+    t.equal(m.currentRevision, 14, 'refused bumps change nothing');
+
+    m.bumpRevision(5); // 19
+    m.compact(19);
+    t.throws(() => m.range({ key: b('a'), revision: 14 }), { code: 'COMPACTED' });
+    t.same(
+      m.range({ key: b('a'), rangeEnd: new Uint8Array([0]), revision: 19 }).kvs.map(brief),
+      ['a=2@c2m14v2l0', 'b=x@c3m3v1l0'],
+      'compaction at the bumped revision keeps every live key',
+    );
+    const copy = new MvccStore();
+    copy.restore(m.records(), m.currentRevision, m.compactRevision);
+    t.same(copy.hashKV(), m.hashKV(), 'records plus the bumped revisions rebuild the same store');
+    t.equal(copy.put({ key: b('c'), value: b('y') }).revision, 20);
+  },
+);
+
 t.test('restore from records rebuilds the same store (after compaction too)', async (t) => {
   const m = new MvccStore();
   for (let i = 0; i < 20; i++) m.put({ key: b(`k${i % 4}`), value: b(String(i)) });

@@ -534,6 +534,19 @@ export class MvccStore {
     this.revisions.sweep();
   }
 
+  /**
+   * Moves the current revision forward by `by` without storing any change: the skipped revisions
+   * read as the state before them, and the next write takes the revision after. A restore that
+   * starts a new cluster uses it so revisions keep growing past every one a client of the old
+   * cluster may have seen (etcd's `snapshot restore --bump-revision`). Not a replicated operation:
+   * no watcher hears of it and no backend mutation records it; the caller writes the whole state.
+   */
+  bumpRevision(by: number): void {
+    if (!Number.isSafeInteger(by) || by < 0 || !Number.isSafeInteger(this.current + by))
+      throw new RangeError(`revision bump ${by} is not a non-negative integer keeping the revision exact`);
+    this.current += by;
+  }
+
   // ---- watch source ----
 
   eventsBetween(

@@ -208,3 +208,136 @@ t.test('alarms survive a restart from the backend commit', async (t) => {
   const r = restarted.apply(2, entry({ put: { key: b('k'), value: b('v') } }));
   t.ok(r && !r.ok && r.code === 'NO_SPACE', 'writes stay refused after the restart');
 });
+
+/** A machine with history, a compaction, a lease with a key, an alarm and a removed member. */
+function oldCluster(): KvStateMachine {
+  const m = machine();
+  m.bootstrapMembers(9, [
+    { id: 1, name: 'old', peerURLs: ['http://10.0.0.1:2380'], clientURLs: [], isLearner: false },
+  ]);
+  let i = 1;
+  m.apply(i++, entry({ put: { key: b('a'), value: b('1') } })); // 2
+  m.apply(i++, entry({ put: { key: b('a'), value: b('2') } })); // 3
+  m.apply(i++, entry({ put: { key: b('gone'), value: b('x') } })); // 4
+  m.apply(i++, entry({ deleteRange: { key: b('gone') } })); // 5
+  m.apply(i++, entry({ compaction: { revision: 3 } }));
+  m.apply(i++, entry({ leaseGrant: { id: 7, ttlSeconds: 30 } }));
+  m.apply(i++, entry({ put: { key: b('held'), value: b('h'), lease: 7 } })); // 6
+  m.apply(i++, entry({ leaseCheckpoint: { checkpoints: [{ id: 7, remainingMs: 1234 }] } }));
+  m.apply(i++, entry({ alarm: { action: 'activate', memberId: 1, alarm: 'CORRUPT' } }));
+  // Member id 256 encodes as 0xcd 0x01 0x00: the snapshot's last byte is then a zero.
+  m.applyMembership(i++, { kind: 'remove', id: 256 });
+  return m;
+}
+
+const newMembers = [
+  { id: 11, name: 'n1', peerURLs: ['http://127.0.0.1:1'], clientURLs: [], isLearner: false },
+  { id: 12, name: 'n2', peerURLs: ['http://127.0.0.1:2'], clientURLs: [], isLearner: false },
+];
+
+t.test('restore with zeroPadded decodes the snapshot and accepts only zero bytes after it', async (t) => {
+  const old = oldCluster();
+  const snap = old.snapshot();
+  t.equal(snap[snap.length - 1], 0, 'this snapshot itself ends with a zero byte');
+  const padded = new Uint8Array(snap.length + 300);
+  padded.set(snap);
+  const m = machine();
+  m.restore(padded, { zeroPadded: true });
+  t.same(Buffer.from(m.snapshot()), Buffer.from(snap), 'the same state, its own trailing zero kept');
+  t.equal(m.hash(), old.hash());
+
+  const stripped = snap.subarray(0, snap.length - 1);
+  t.throws(() => machine().restore(stripped, { zeroPadded: true }), 'stripping zeros blindly would break it');
+  const dirty = Uint8Array.from(padded);
+  dirty[snap.length + 100] = 1;
+  t.throws(
+    () => machine().restore(dirty, { zeroPadded: true }),
+    { code: 'CORRUPT', message: /non-zero byte 100 bytes after its end/ },
+    'anything but zeros after the snapshot is refused',
+  );
+  t.throws(() => machine().restore(padded), 'without zeroPadded the padding is refused');
+  t.throws(
+    () => machine().restore(new Uint8Array(512), { zeroPadded: true }),
+    { code: 'CORRUPT', message: /not a netcd state machine snapshot/ },
+    'all zeros decode as the number 0: not a snapshot',
+  );
+  // {v: 2} in msgpack.
+  const v2 = Uint8Array.from([0x81, 0xa1, 0x76, 0x02]);
+  t.throws(() => machine().restore(v2), { code: 'CORRUPT', message: /unsupported snapshot version 2/ });
+});
+
+t.test('startNewCluster: keys and leases stay, membership is new, revisions move on', async (t) => {
+  const old = oldCluster();
+  t.equal(old.store.currentRevision, 6);
+  const m = restoreFrom(old);
+  m.startNewCluster({ clusterId: 99, members: newMembers, bumpRevision: 1000, markCompacted: true });
+  t.equal(m.store.currentRevision, 1006);
+  t.equal(m.store.compactRevision, 1006, 'everything up to the new revision is compacted');
+  t.throws(() => m.store.range({ key: b('a'), revision: 6 }), { code: 'COMPACTED' });
+  t.same(
+    m.store
+      .range({ key: b('a'), rangeEnd: new Uint8Array([0]) })
+      .kvs.map((kv) => [
+        new TextDecoder().decode(kv.key),
+        new TextDecoder().decode(kv.value),
+        kv.modRevision,
+        kv.version,
+        kv.lease,
+      ]),
+    [
+      ['a', '2', 3, 2, 0],
+      ['held', 'h', 6, 1, 7],
+    ],
+    'live keys keep their values, revisions, versions and leases',
+  );
+  t.same(
+    [...(m.leases as LeaseTable).entries()],
+    [{ id: 7, ttlSeconds: 30, remainingMs: 30_000, keyCount: 1 }],
+  );
+  t.same(m.activeAlarms(), [], "the old members' alarms are gone");
+  t.equal(m.members.clusterId, 99);
+  t.same(m.members.list(), newMembers);
+  t.equal(m.members.isRemoved(256), false, 'the old removed ids are forgotten');
+  t.equal(m.appliedIndex, 0);
+  t.equal(m.apply(1, entry({ put: { key: b('a'), value: b('3') } }))?.ok, true);
+  t.equal(m.store.currentRevision, 1007, 'the next write follows the bumped revision');
+
+  const twin = restoreFrom(old);
+  twin.startNewCluster({ clusterId: 99, members: newMembers, bumpRevision: 1000, markCompacted: true });
+  const again = restoreFrom(old);
+  again.startNewCluster({
+    clusterId: 99,
+    members: [...newMembers].reverse(),
+    bumpRevision: 1000,
+    markCompacted: true,
+  });
+  t.same(
+    Buffer.from(again.snapshot()),
+    Buffer.from(twin.snapshot()),
+    'byte-identical, whatever the member order',
+  );
+  t.equal(again.hash(), twin.hash());
+});
+
+t.test('startNewCluster with bumpRevision 0 and markCompacted false keeps the revisions', async (t) => {
+  const old = oldCluster();
+  const m = restoreFrom(old);
+  m.startNewCluster({ clusterId: 99, members: newMembers, bumpRevision: 0, markCompacted: false });
+  t.equal(m.store.currentRevision, 6);
+  t.equal(m.store.compactRevision, 3, "the snapshot's own compaction");
+  t.same(m.store.hashKV(), old.store.hashKV(), 'the same history');
+  t.equal(m.store.range({ key: b('a'), revision: 3 }).kvs[0]?.version, 2, 'old revisions still read');
+  const compactedOnly = restoreFrom(old);
+  compactedOnly.startNewCluster({ clusterId: 99, members: newMembers, bumpRevision: 0, markCompacted: true });
+  t.same([compactedOnly.store.currentRevision, compactedOnly.store.compactRevision], [6, 6]);
+  t.throws(
+    () =>
+      restoreFrom(old).startNewCluster({
+        clusterId: 99,
+        members: newMembers,
+        bumpRevision: -1,
+        markCompacted: true,
+      }),
+    RangeError,
+  );
+});

@@ -16,11 +16,15 @@ import type { Bytes, DeleteRangeResponse, PutResponse, TxnResponse } from './typ
 
 /** What the state machine needs of the lease table (kv/lease implements it). */
 export interface LeaseState extends LeaseHooks {
+  /** How many leases there are. */
+  readonly size: number;
   /** Returns the TTL granted (raised to the minimum). */
   grant(id: number, ttlSeconds: number): { readonly ttlSeconds: number };
   /** Removes the lease and returns the keys attached to it. */
   revoke(id: number): Bytes[];
   checkpoint(id: number, remainingMs: number): void;
+  /** Every lease back to its full TTL (a restored cluster times them afresh). */
+  renewAll(): void;
   snapshot(): Uint8Array;
 }
 
@@ -319,19 +323,15 @@ export class KvStateMachine {
     });
   }
 
-  /** Replaces the whole state with a snapshot's. */
-  restore(bytes: Uint8Array): void {
-    const o = packr.unpack(bytes) as {
-      v: number;
-      applied: number;
-      current: number;
-      compacted: number;
-      records: StoredKvTuple[];
-      leases: Uint8Array;
-      alarms: [number, AlarmType][];
-      members?: Uint8Array;
-    };
-    if (o.v !== 1) throw new KvError('CORRUPT', `unsupported snapshot version ${o.v}`);
+  /**
+   * Replaces the whole state with a snapshot's. `zeroPadded` accepts zero bytes after the encoded
+   * snapshot (a saved snapshot file is padded to whole blocks); anything else after it is CORRUPT.
+   */
+  restore(bytes: Uint8Array, opts: { readonly zeroPadded?: boolean } = {}): void {
+    const o = decodeSnapshot(bytes, opts.zeroPadded === true);
+    if (o.v !== 1) throw new KvError('CORRUPT', `unsupported snapshot version ${String(o.v)}`);
+    if (!Array.isArray(o.records) || !(o.leases instanceof Uint8Array) || !Array.isArray(o.alarms))
+      throw new KvError('CORRUPT', 'snapshot lacks records, leases or alarms');
     const records: StoredKv[] = o.records.map((tuple) => {
       const rec = storedKvFromTuple(tuple);
       if (rec === null) throw new KvError('CORRUPT', 'bad record in snapshot');
@@ -347,6 +347,33 @@ export class KvStateMachine {
     this.alarmsDirty = false;
     this.membersDirty = false;
     this.store.drainMutations();
+  }
+
+  /**
+   * Makes this state, restored from another cluster's snapshot, the founding state of a new
+   * cluster: the keys, values and leases stay; membership is the new cluster's; the old members'
+   * alarms go (their member ids mean nothing here, and NOSPACE is raised again by the quota check
+   * if still due); every lease restarts at its full TTL; and the revision moves forward by
+   * `bumpRevision` so no revision a client saw on the old cluster names different data on the new
+   * one, with everything up to the new revision compacted unless `markCompacted` is false (reads
+   * and watches at an old revision then fail with COMPACTED instead of silently reusing it).
+   * Deterministic: the same snapshot and options give the same bytes on every member. Nothing is
+   * applied yet (index 0); the founding write records the result at index 1.
+   */
+  startNewCluster(o: {
+    readonly clusterId: number;
+    readonly members: Parameters<ClusterMembers['bootstrap']>[1];
+    readonly bumpRevision: number;
+    readonly markCompacted: boolean;
+  }): void {
+    this.store.bumpRevision(o.bumpRevision);
+    const revision = this.store.currentRevision;
+    if (o.markCompacted && revision > this.store.compactRevision) this.store.compact(revision);
+    this.leases.renewAll();
+    this.leasesDirty = true;
+    this.clearAlarms(() => false);
+    this.bootstrapMembers(o.clusterId, o.members);
+    this.appliedIndex = 0;
   }
 
   /** The whole state as the backend stores it (to replace the backend after a snapshot install). */
@@ -370,6 +397,41 @@ export class KvStateMachine {
     for (const b of this.members.encode()) h = Math.imul(h ^ b, 0x01000193) >>> 0;
     return h >>> 0;
   }
+}
+
+interface EncodedSnapshot {
+  v?: unknown;
+  applied: number;
+  current: number;
+  compacted: number;
+  records: StoredKvTuple[];
+  leases: Uint8Array;
+  alarms: [number, AlarmType][];
+  members?: Uint8Array;
+}
+
+/**
+ * Decodes the first encoded value and, for zero-padded input, checks that only zero bytes follow.
+ * Stripping trailing zeros instead would be wrong: an encoding can itself end with a zero byte.
+ */
+function decodeSnapshot(bytes: Uint8Array, zeroPadded: boolean): EncodedSnapshot {
+  let value: unknown;
+  if (!zeroPadded) value = packr.unpack(bytes);
+  else {
+    let end = -1;
+    packr.unpackMultiple(bytes, (v: unknown, _start?: number, stop?: number) => {
+      value = v;
+      end = stop ?? -1;
+      return false;
+    });
+    if (end < 0) throw new KvError('CORRUPT', 'snapshot: nothing decoded');
+    for (let i = end; i < bytes.length; i++)
+      if (bytes[i] !== 0)
+        throw new KvError('CORRUPT', `snapshot: non-zero byte ${i - end} bytes after its end`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new KvError('CORRUPT', 'snapshot: not a netcd state machine snapshot');
+  return value as EncodedSnapshot;
 }
 
 function hasPut(txn: { success: readonly unknown[]; failure: readonly unknown[] }): boolean {

@@ -2,7 +2,8 @@
 // (membership as a snapshot at index 1, identical on every founding member), a joining member
 // takes the identity the cluster gave it at `member add`, and a restart reloads the backend and
 // the raft log and ignores the --initial-* settings. Refuses, with a clear error, a data dir that
-// is not netcd's, that belongs to another cluster, or that another process holds.
+// is not netcd's, that belongs to another cluster, or that another process holds. A snapshot
+// restore (server/restore.ts) writes its data dir with the same createDataDir as a founding member.
 
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -52,7 +53,8 @@ export function memberDirOf(dataDir: string): string {
   return join(dataDir, 'member');
 }
 
-async function isEmptyDir(dir: string): Promise<boolean> {
+/** Whether `dir` is missing or holds nothing. */
+export async function isEmptyDir(dir: string): Promise<boolean> {
   try {
     return (await readdir(dir)).length === 0;
   } catch (err) {
@@ -80,8 +82,16 @@ async function openLog(dir: string): Promise<RaftLog> {
   }
 }
 
+/** A state machine with nothing in it, as a new data dir starts from. */
+export function emptyStateMachine(): KvStateMachine {
+  return new KvStateMachine((s) => (s === null ? new LeaseTable() : LeaseTable.restore(s)));
+}
+
 /** Founding membership of a new cluster, derived from --initial-cluster alone. */
-export function foundingMembers(o: DataDirOptions): { clusterId: number; members: MemberRecord[] } {
+export function foundingMembers(o: Pick<DataDirOptions, 'initialCluster' | 'initialClusterToken'>): {
+  clusterId: number;
+  members: MemberRecord[];
+} {
   const members = o.initialCluster.map((m) => ({
     id: foundingMemberId(m.peerURLs, o.initialClusterToken),
     name: m.name,
@@ -120,18 +130,50 @@ export async function openDataDir(o: DataDirOptions): Promise<OpenedDataDir> {
       `data dir ${o.dataDir} holds data that is not a netcd member's (or an interrupted first start); move it away or pick another --data-dir`,
     );
   const { clusterId, members, self } = await initialMembership(o);
+  const machine = emptyStateMachine();
+  machine.bootstrapMembers(clusterId, members);
+  return createDataDir({
+    dataDir: o.dataDir,
+    ...(o.walDir === undefined ? {} : { walDir: o.walDir }),
+    identity: { memberId: self, clusterId, name: o.name },
+    machine,
+    founding: o.initialClusterState === 'new',
+  });
+}
+
+export interface NewDataDirOptions {
+  readonly dataDir: string;
+  readonly walDir?: string;
+  readonly identity: Identity;
+  /** The state the member starts from; its membership is the cluster's. */
+  readonly machine: KvStateMachine;
+  /**
+   * A founding member records the state as the snapshot at index 1, term 1 (the machine's applied
+   * index is set to 1): the same bytes on every founding member, so none needs the others' log.
+   * A joining member stores the state at index 0 and receives the cluster's from the leader.
+   */
+  readonly founding: boolean;
+}
+
+/**
+ * Writes a new member's data dir (backend, raft log, then the identity file last, so that an
+ * interrupted creation leaves a dir without identity, which the next start refuses) and returns it
+ * open. On failure everything it wrote is removed again. The caller has checked the dirs are empty.
+ */
+export async function createDataDir(o: NewDataDirOptions): Promise<OpenedDataDir> {
+  const memberDir = memberDirOf(o.dataDir);
+  const walDir = o.walDir ?? join(memberDir, 'wal');
+  const { machine } = o;
   await mkdir(memberDir, { recursive: true });
-  const backend = await openBackend(dbDir);
+  const backend = await openBackend(join(memberDir, 'db'));
   let log: RaftLog | null = null;
   try {
-    const machine = new KvStateMachine((s) => (s === null ? new LeaseTable() : LeaseTable.restore(s)));
-    machine.bootstrapMembers(clusterId, members);
-    const voters = members.filter((m) => !m.isLearner).map((m) => m.id);
-    const learners = members.filter((m) => m.isLearner).map((m) => m.id);
-    const confState = { voters, votersOutgoing: [], learners, learnersNext: [], autoLeave: false };
     log = await openLog(walDir);
-    if (o.initialClusterState === 'new') {
-      // Index 1 holds the founding membership: the same bytes on every founding member.
+    if (o.founding) {
+      const members = machine.members.list();
+      const voters = members.filter((m) => !m.isLearner).map((m) => m.id);
+      const learners = members.filter((m) => m.isLearner).map((m) => m.id);
+      const confState = { voters, votersOutgoing: [], learners, learnersNext: [], autoLeave: false };
       machine.appliedIndex = 1;
       await backend.replace(machine.backendState());
       await log.save({ term: 1, vote: 0, commit: 1 }, [], {
@@ -139,14 +181,13 @@ export async function openDataDir(o: DataDirOptions): Promise<OpenedDataDir> {
         data: machine.snapshot(),
       });
     } else {
-      // A joining member starts empty and receives the leader's snapshot; it knows the members to
-      // reach the leader, and applies the cluster's history (or snapshot) from there.
+      // A joining member knows the members to reach the leader, and applies the cluster's history
+      // (or snapshot) from there.
       await backend.replace(machine.backendState());
     }
-    identity = { memberId: self, clusterId, name: o.name };
-    await writeIdentity(memberDir, identity);
+    await writeIdentity(memberDir, o.identity);
     const state = await backend.load();
-    return { identity, log, backend, state, fresh: true };
+    return { identity: o.identity, log, backend, state, fresh: true };
   } catch (err) {
     await log?.close();
     await backend.close();

@@ -128,3 +128,13 @@ export function nthBlock(pool: Cidr, blockPrefix: number, i: bigint): Cidr {
   const step = 1n << BigInt(bitsOf(pool.family) - blockPrefix);
   return { family: pool.family, base: pool.base + i * step, prefix: blockPrefix };
 }
+
+/**
+ * Where a node starts looking among `count` blocks or subnets: a hash of its name, so nodes that
+ * start together try different ones instead of racing for the first.
+ */
+export function startOffset(node: string, count: bigint): bigint {
+  let h = 2166136261;
+  for (let i = 0; i < node.length; i++) h = Math.imul(h ^ node.charCodeAt(i), 16777619) >>> 0;
+  return BigInt(h) % count;
+}

@@ -36,6 +36,7 @@ import {
   overlaps,
   parseCidr,
   parseIp,
+  startOffset,
 } from './cidr.js';
 import { blockName, type HandleRef, IpamKeys } from './keys.js';
 import { type Pool, type PoolSpec, parsePool } from './pool.js';
@@ -102,13 +103,6 @@ function decode<T>(kv: KeyValue | undefined): Versioned<T> | undefined {
 
 function json(value: unknown): string {
   return JSON.stringify(value);
-}
-
-/** A small deterministic hash, to spread nodes' first block claims over the pool. */
-function spread(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619) >>> 0;
-  return h;
 }
 
 type Attempt = { readonly ok: AddressRecord } | 'full' | 'conflict';
@@ -289,7 +283,7 @@ export class Ipam {
     const existing = await this.client.get(this.keys.blocks(pool.name), { prefix: true, keysOnly: true });
     const taken = new Set(existing.kvs.map((kv) => kv.key.toString()));
     const count = blockCount(pool.cidr, pool.blockPrefix);
-    const start = BigInt(spread(this.node)) % count;
+    const start = startOffset(this.node, count);
     for (let i = 0n; i < count; i++) {
       const cidr = nthBlock(pool.cidr, pool.blockPrefix, (start + i) % count);
       const name = blockName(formatCidr(cidr));
@@ -416,7 +410,8 @@ export class Ipam {
 
   /**
    * Releases the attachments of `network` that are not in `valid` and are older than `graceMs`
-   * (an ADD still in progress is not yet in the runtime's list). Returns how many were released.
+   * (an ADD still in progress is not yet in the runtime's list). Returns how many addresses were
+   * released.
    */
   async gc(network: string, valid: readonly HandleRef[], graceMs = 60_000): Promise<number> {
     const keep = new Set(valid.map((h) => this.keys.handle({ ...h, network })));
@@ -424,7 +419,7 @@ export class Ipam {
     let released = 0;
     for (const h of await this.handles(network)) {
       if (keep.has(this.keys.handle(h)) || now - h.created < graceMs) continue;
-      if ((await this.release(h)) > 0) released += 1;
+      released += await this.release(h);
     }
     return released;
   }

@@ -47,7 +47,7 @@ export class PoolError extends Error {
   }
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,299}$/;
 
 function ipIn(pool: Cidr, field: string, text: string): bigint {
   let parsed: { family: Family; value: bigint };
@@ -64,7 +64,7 @@ function ipIn(pool: Cidr, field: string, text: string): bigint {
 export function parsePool(spec: PoolSpec): Pool {
   if (!NAME.test(spec.name))
     throw new PoolError(
-      `pool name ${JSON.stringify(spec.name)}: use letters, digits, '.', '_', ':' or '-' (≤128)`,
+      `pool name ${JSON.stringify(spec.name)}: start with a letter or digit, then letters, digits, '.', '_', ':' or '-' (≤300)`,
     );
   let cidr: Cidr;
   try {

@@ -152,6 +152,28 @@ t.test('checkpoints record the remaining TTL; renewals restore the full TTL', as
   t.equal(table.renewed(99), false);
 });
 
+t.test('renewAll puts every lease back to its full TTL, keys and order unchanged', async (t) => {
+  const table = new LeaseTable();
+  table.grant(1, 10);
+  table.grant(2, 30);
+  table.attach(2, enc('k'));
+  table.checkpoint(1, 4000);
+  table.checkpoint(2, 1);
+  table.renewAll();
+  t.same(
+    [...table.entries()].sort((a, b) => a.id - b.id),
+    [
+      { id: 1, ttlSeconds: 10, remainingMs: 10_000, keyCount: 0 },
+      { id: 2, ttlSeconds: 30, remainingMs: 30_000, keyCount: 1 },
+    ],
+  );
+  const fresh = new LeaseTable();
+  fresh.grant(1, 10);
+  fresh.grant(2, 30);
+  fresh.attach(2, enc('k'));
+  t.same(table.snapshot(), fresh.snapshot(), 'the same bytes as leases just granted');
+});
+
 t.test('a checkpoint entry is applied whole or not at all', async (t) => {
   const table = new LeaseTable();
   table.grant(1, 10);

@@ -220,6 +220,15 @@ export class LeaseTable {
     return true;
   }
 
+  /**
+   * Every lease's remaining time back to its full TTL. A cluster restored from a snapshot starts
+   * timing each lease afresh, as etcd does: the old cluster's checkpoints measured a clock that
+   * stopped when the snapshot was taken, and holders need a full TTL to find the new cluster.
+   */
+  renewAll(): void {
+    for (const rec of this.leases.values()) rec.remainingMs = rec.ttlSeconds * MS_PER_SECOND;
+  }
+
   timeToLive(id: number, options: { readonly keys?: boolean } = {}): LeaseTimeToLive {
     const rec = this.require(id);
     return {

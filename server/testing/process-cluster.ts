@@ -36,6 +36,11 @@ export interface ClusterOptions {
   readonly binary?: string;
   /** Put a TcpProxy in front of every member's peer port (advertised instead of the port itself). */
   readonly proxiedPeers?: boolean;
+  /**
+   * Runs once the members' ports and data dir paths are chosen, before any starts: to prepare
+   * their data dirs (a snapshot restore, say).
+   */
+  readonly beforeStart?: (c: ProcessCluster) => Promise<void>;
 }
 
 export interface MemberProcess {
@@ -87,6 +92,7 @@ export class ProcessCluster {
     const c = new ProcessCluster(root, o);
     try {
       for (let i = 0; i < o.size; i++) c.members.push(await c.newMember(`m${i + 1}`, []));
+      await o.beforeStart?.(c);
       for (const m of c.members) c.spawn(m);
       await Promise.all(c.members.map((m) => c.waitHealthy(m)));
       return c;

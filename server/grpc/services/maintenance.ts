@@ -1,12 +1,13 @@
 // etcd's Maintenance service: alarms, status, hashes, defragmentation, leader transfer and the
 // snapshot stream. A snapshot is sent in chunks with the bytes still to come, zero-padded to whole
-// 512-byte blocks, then a last chunk holding the SHA-256 of everything before it, as etcdctl expects.
+// 512-byte blocks, then a last chunk holding the SHA-256 of everything before it, as etcdctl expects
+// (the framing lives in server/snapshot-file.ts, shared with the offline restore).
 
-import { createHash } from 'node:crypto';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Alarm } from '../../../kv/state-machine.js';
 import type { Member } from '../../api.js';
 import { ServerError } from '../../api.js';
+import { padSnapshot, snapshotChecksum } from '../../snapshot-file.js';
 import { headerOut } from '../convert.js';
 import { int64, uint64 } from '../int64.js';
 import { callSignal, StreamWriter, unary } from '../rpc.js';
@@ -21,12 +22,6 @@ import type {
 
 /** Blob bytes per snapshot message (etcd's chunk size). */
 export const SNAPSHOT_CHUNK_BYTES = 32 * 1024;
-/**
- * The snapshot is zero-padded to a multiple of this before its checksum: etcd's files are whole
- * database pages, and etcdctl refuses a download whose size is not n * 512 + 32. A reader of the
- * file drops the last 32 bytes (the SHA-256 of all before) and must ignore trailing zero bytes.
- */
-export const SNAPSHOT_ALIGN_BYTES = 512;
 
 interface WireAlarmResponse {
   readonly header: WireHeader;
@@ -150,19 +145,12 @@ async function sendSnapshot(
 ): Promise<void> {
   // remaining_bytes needs the total up front, and the member's stream does not announce it.
   const parts: Uint8Array[] = [];
-  let size = 0;
   for await (const part of member.snapshotStream()) {
     if (signal.aborted) return;
     parts.push(part);
-    size += part.length;
   }
-  const total = Math.ceil(size / SNAPSHOT_ALIGN_BYTES) * SNAPSHOT_ALIGN_BYTES;
-  const padded = Buffer.alloc(total);
-  let at = 0;
-  for (const part of parts) {
-    padded.set(part, at);
-    at += part.length;
-  }
+  const padded = padSnapshot(parts);
+  const total = padded.length;
   let sent = 0;
   while (sent < total) {
     if (signal.aborted) return;
@@ -171,5 +159,5 @@ async function sendSnapshot(
     const drained = out.write({ remaining_bytes: total - sent, blob });
     if (drained !== undefined) await drained;
   }
-  out.write({ remaining_bytes: 0, blob: createHash('sha256').update(padded).digest() });
+  out.write({ remaining_bytes: 0, blob: snapshotChecksum(padded) });
 }
