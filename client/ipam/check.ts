@@ -1,7 +1,7 @@
 // Consistency check and usage report of the IPAM state, read at one revision (so an allocation in
 // flight, which writes its block and its handle in one txn, is seen whole or not at all).
-//   leak       a block gives an address to a handle that does not record it (or does not exist)
-//   orphan     a handle records an address its block does not give it
+//   leak       an address key names an owner that does not record the address (or does not exist)
+//   orphan     a handle records an address whose key does not name it
 //   duplicate  two handles record the same address
 //   dangling   an affinity points at a block that is missing or claimed by another node
 // `repair` fixes each finding with a compare-and-swap against the revision it was found at, so
@@ -9,7 +9,7 @@
 
 import type { Netcd } from '../netcd.js';
 import { type Compare, compare, type Op, op } from '../txn.js';
-import { type BlockDoc, usableCount, withRelease } from './block.js';
+import { type AddressDoc, type BlockDoc, ownerOf, usableCount } from './block.js';
 import { formatCidr, formatIp, parseCidr } from './cidr.js';
 import type { HandleDoc, Ipam } from './ipam.js';
 import { type Pool, usable } from './pool.js';
@@ -18,8 +18,7 @@ export type Finding =
   | {
       readonly kind: 'leak';
       readonly address: string;
-      readonly blockKey: string;
-      readonly ordinal: number;
+      readonly addressKey: string;
       readonly handleKey: string;
     }
   | { readonly kind: 'orphan'; readonly address: string; readonly handleKey: string }
@@ -57,6 +56,7 @@ interface Snapshot {
   readonly revision: number;
   readonly pools: Pool[];
   readonly blocks: Map<string, { doc: BlockDoc; modRevision: number }>;
+  readonly addresses: Map<string, { doc: AddressDoc; modRevision: number }>;
   readonly handles: Map<string, { doc: HandleDoc; modRevision: number }>;
   readonly affinities: Map<string, { value: string; modRevision: number }>;
 }
@@ -65,7 +65,8 @@ async function read(client: Netcd, ipam: Ipam): Promise<Snapshot> {
   const k = ipam.keys;
   const first = await client.get(k.blocks(), { prefix: true });
   const revision = first.header.revision;
-  const [handles, affinities] = await Promise.all([
+  const [addresses, handles, affinities] = await Promise.all([
+    client.get(k.addresses(), { prefix: true, revision }),
     client.get(k.handles(), { prefix: true, revision }),
     client.get(`${k.root}affinity/`, { prefix: true, revision }),
   ]);
@@ -75,6 +76,12 @@ async function read(client: Netcd, ipam: Ipam): Promise<Snapshot> {
     pools,
     blocks: new Map(
       first.kvs.map((kv) => [
+        kv.key.toString(),
+        { doc: JSON.parse(kv.value.toString()), modRevision: kv.modRevision },
+      ]),
+    ),
+    addresses: new Map(
+      addresses.kvs.map((kv) => [
         kv.key.toString(),
         { doc: JSON.parse(kv.value.toString()), modRevision: kv.modRevision },
       ]),
@@ -118,33 +125,39 @@ export async function checkIpam(client: Netcd, ipam: Ipam): Promise<IpamReport> 
   const blocksByPool = new Map<string, number>();
   const owners = new Map<string, string[]>();
 
+  // Addresses in use per block key, and leaks.
+  const inUse = new Map<string, number>();
+  for (const [addressKey, { doc }] of s.addresses) {
+    const owner = ownerOf(doc);
+    if (owner === undefined) continue;
+    const [poolPart = '', name = '', ord = ''] = addressKey.slice(ipam.keys.addresses().length).split('/');
+    const blockKey = ipam.keys.blocks(decodeURIComponent(poolPart)) + name;
+    inUse.set(blockKey, (inUse.get(blockKey) ?? 0) + 1);
+    const cidr = parseCidr(name.replace('-', '/'));
+    const address = formatIp(cidr.family, cidr.base + BigInt(ord));
+    const recorded = s.handles
+      .get(owner)
+      ?.doc.addresses.some((a) => ipam.keys.address(a.pool, a.block, a.ordinal) === addressKey);
+    if (recorded !== true || !s.blocks.has(blockKey))
+      findings.push({ kind: 'leak', address, addressKey, handleKey: owner });
+  }
+
   for (const [blockKey, { doc }] of s.blocks) {
     const poolName = decodeURIComponent(blockKey.slice(ipam.keys.blocks().length).split('/')[0] ?? '');
     const pool = poolByName.get(poolName);
-    const cidr = parseCidr(doc.cidr);
-    const usableHere = pool === undefined ? 0 : usableCount(cidr, pool);
-    const allocated = Object.keys(doc.allocations).length;
+    const usableHere = pool === undefined ? 0 : usableCount(parseCidr(doc.cidr), pool);
+    const allocated = inUse.get(blockKey) ?? 0;
     blocks.push({ pool: poolName, cidr: doc.cidr, affinity: doc.affinity, allocated, usable: usableHere });
     allocatedByPool.set(poolName, (allocatedByPool.get(poolName) ?? 0) + allocated);
     blocksByPool.set(poolName, (blocksByPool.get(poolName) ?? 0) + 1);
-    for (const [ord, handleKey] of Object.entries(doc.allocations)) {
-      const address = formatIp(cidr.family, cidr.base + BigInt(ord));
-      const handle = s.handles.get(handleKey);
-      const recorded = handle?.doc.addresses.some(
-        (a) => a.address === address && ipam.keys.block(a.pool, a.block) === blockKey,
-      );
-      if (recorded !== true)
-        findings.push({ kind: 'leak', address, blockKey, ordinal: Number(ord), handleKey });
-    }
   }
 
   const nodes: Record<string, number> = {};
   for (const [handleKey, { doc }] of s.handles) {
     for (const a of doc.addresses) {
       owners.set(a.address, [...(owners.get(a.address) ?? []), handleKey]);
-      const block = s.blocks.get(ipam.keys.block(a.pool, a.block));
-      if (block?.doc.allocations[a.ordinal] !== handleKey)
-        findings.push({ kind: 'orphan', address: a.address, handleKey });
+      const key = s.addresses.get(ipam.keys.address(a.pool, a.block, a.ordinal));
+      if (ownerOf(key?.doc) !== handleKey) findings.push({ kind: 'orphan', address: a.address, handleKey });
       else nodes[doc.node] = (nodes[doc.node] ?? 0) + 1;
     }
   }
@@ -189,23 +202,18 @@ export async function repairIpam(
   const current = async (key: string) => (await client.get(key)).kvs[0];
   for (const f of report.findings) {
     if (f.kind === 'leak') {
-      const kv = await current(f.blockKey);
+      const kv = await current(f.addressKey);
       if (kv === undefined || kv.modRevision > report.revision) {
-        skipped += 1;
-        continue;
-      }
-      const doc = JSON.parse(kv.value.toString()) as BlockDoc;
-      if (doc.allocations[f.ordinal] !== f.handleKey) {
         skipped += 1;
         continue;
       }
       const handle = await current(f.handleKey);
       await apply(
         [
-          compare.modRevision(f.blockKey).equal(kv.modRevision),
+          compare.modRevision(f.addressKey).equal(kv.modRevision),
           compare.modRevision(f.handleKey).equal(handle?.modRevision ?? 0),
         ],
-        [op.put(f.blockKey, JSON.stringify(withRelease(doc, [f.ordinal], Date.now(), 0)))],
+        [op.delete(f.addressKey)],
       );
     } else if (f.kind === 'orphan') {
       const kv = await current(f.handleKey);

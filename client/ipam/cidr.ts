@@ -1,15 +1,29 @@
-// IPv4 and IPv6 addresses as bigints, and CIDR arithmetic on them: parsing with clear errors,
-// canonical formatting (RFC 5952 for IPv6), containment, and splitting a pool into blocks.
+// IPv4 and IPv6 addresses as bigints, and CIDR arithmetic on them: strict parsing with clear errors,
+// canonical formatting (RFC 5952 for IPv6), containment, and splitting a pool into blocks. The one
+// implementation of address maths for client/ipam and the CNI plugin: equal addresses always print
+// the same way, so their text can be compared and used in keys.
 
 import { isIPv4, isIPv6 } from 'node:net';
 
 export type Family = 4 | 6;
+
+export interface IpAddress {
+  readonly family: Family;
+  /** The address as an unsigned integer of 32 (IPv4) or 128 (IPv6) bits. */
+  readonly value: bigint;
+}
 
 export interface Cidr {
   readonly family: Family;
   /** The network address (host bits zero). */
   readonly base: bigint;
   readonly prefix: number;
+}
+
+/** An address with its subnet, as configured on an interface (10.22.0.5/16). */
+export interface InterfaceAddress extends IpAddress {
+  /** The subnet the prefix length makes of it (10.22.0.0/16). */
+  readonly cidr: Cidr;
 }
 
 export class CidrError extends Error {
@@ -23,12 +37,18 @@ export function bitsOf(family: Family): number {
   return family === 4 ? 32 : 128;
 }
 
-export function parseIp(text: string): { family: Family; value: bigint } {
+/**
+ * Parses an address as written in configs: IPv4 dotted quads without leading zeros (which some
+ * parsers read as octal), IPv6 in any RFC 4291 spelling, an IPv4 tail included.
+ */
+export function parseIp(text: string): IpAddress {
   if (isIPv4(text)) {
     const value = text.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
     return { family: 4, value };
   }
-  if (isIPv6(text)) {
+  // node:net accepts a zone id (fe80::1%eth0); it names a link of one host, so the same text would mean
+  // different things on different nodes, and it has no place in a stored or compared address.
+  if (isIPv6(text) && !text.includes('%')) {
     if (text.includes('.')) {
       // An IPv4 tail (::ffff:1.2.3.4): turn it into two hex groups first.
       const at = text.lastIndexOf(':');
@@ -70,25 +90,49 @@ export function formatIp(family: Family, value: bigint): string {
   return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
 
-/** Parses `addr/prefix`; with `strict`, host bits must be zero (a pool), else they are cleared. */
-export function parseCidr(text: string, strict = true): Cidr {
+/** Parses `addr/prefix` keeping the host bits: an interface's address and the subnet it is in. */
+export function parseInterface(text: string): InterfaceAddress {
   const slash = text.indexOf('/');
   if (slash < 0) throw new CidrError(`invalid CIDR ${JSON.stringify(text)}: no /prefix`);
   const { family, value } = parseIp(text.slice(0, slash));
   const prefixText = text.slice(slash + 1);
   const prefix = Number(prefixText);
-  if (!/^\d+$/.test(prefixText) || prefix > bitsOf(family))
+  // Three digits at most: a prefix is never above 128, and a long run of zeros is a typo, not a prefix.
+  if (!/^\d{1,3}$/.test(prefixText) || prefix > bitsOf(family))
     throw new CidrError(`invalid CIDR ${JSON.stringify(text)}: bad prefix length`);
-  const base = value & mask(family, prefix);
-  if (strict && base !== value)
+  return { family, value, cidr: { family, base: value & mask(family, prefix), prefix } };
+}
+
+/** Parses a subnet `addr/prefix`; host bits must be zero, so a typo cannot widen or move a pool. */
+export function parseCidr(text: string): Cidr {
+  const { value, cidr } = parseInterface(text);
+  if (cidr.base !== value)
     throw new CidrError(
-      `invalid CIDR ${JSON.stringify(text)}: host bits set (did you mean ${formatCidr({ family, base, prefix })}?)`,
+      `invalid CIDR ${JSON.stringify(text)}: host bits set (did you mean ${formatCidr(cidr)}?)`,
     );
-  return { family, base, prefix };
+  return cidr;
+}
+
+/**
+ * `parse(text)`, or null when the text is not a valid address or CIDR: for callers that report a bad
+ * value in their own words (the CNI plugin's error codes). Other errors still throw.
+ */
+export function parseOrNull<T>(parse: (text: string) => T, text: string): T | null {
+  try {
+    return parse(text);
+  } catch (err) {
+    if (err instanceof CidrError) return null;
+    throw err;
+  }
 }
 
 export function formatCidr(c: Cidr): string {
   return `${formatIp(c.family, c.base)}/${c.prefix}`;
+}
+
+/** The canonical `addr/prefix` of an interface address, host bits kept. */
+export function formatInterface(a: InterfaceAddress): string {
+  return `${formatIp(a.family, a.value)}/${a.cidr.prefix}`;
 }
 
 export function mask(family: Family, prefix: number): bigint {

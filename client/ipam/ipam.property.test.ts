@@ -100,7 +100,7 @@ t.test('IPAM under concurrency and member kills', async (t) => {
   let run = 0;
   let allocations = 0;
 
-  await fc.assert(
+  const verdict = await fc.check(
     fc.asyncProperty(scenarioArb, async (s) => {
       run += 1;
       const root = `/prop${run}/`;
@@ -149,5 +149,10 @@ t.test('IPAM under concurrency and member kills', async (t) => {
     }),
     { numRuns: 3, endOnFailure: true },
   );
+  // The error first: fast-check's own report leads with the (long) counterexample.
+  if (verdict.failed)
+    t.fail(`seed ${verdict.seed}: ${(verdict.errorInstance as Error | undefined)?.message ?? 'failed'}`, {
+      counterexample: JSON.stringify(verdict.counterexample),
+    });
   t.ok(allocations > 0, `${allocations} acknowledged allocations checked over ${run} runs`);
 });

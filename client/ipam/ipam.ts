@@ -2,27 +2,28 @@
 // claims whole blocks of a pool (a create-if-absent txn) and allocates from its own blocks
 // first, so allocators on different nodes write different keys and do not contend; when its
 // blocks are full it claims another, and when the pool has none left it borrows a free address
-// from another node's block. Every change is one txn that compares the mod_revision of each key
-// it read (the block, the attachment's handle) and writes both: an address is recorded in its
-// block and in its owner's handle at the same revision or not at all. Conflicts are retried a
-// bounded number of times from a fresh read.
+// from another node's block. Each address in use is a key of its own (client/ipam/block.ts), so
+// even allocators of one node contend only when they pick the same address. Every change is one
+// txn that compares the mod_revision of each key it read (the address, the attachment's handle)
+// and writes both: an address is recorded under its key and in its owner's handle at the same
+// revision or not at all. Conflicts are retried a bounded number of times from fresh values.
 //
 // Handles — (network, container id, interface) — make allocate and release idempotent: a
 // repeated ADD returns the address already recorded, a repeated DEL finds nothing to do.
 
 import { hostname } from 'node:os';
 import type { Netcd } from '../netcd.js';
-import { compare, type Op, op } from '../txn.js';
+import { type Compare, compare, type Op, op } from '../txn.js';
 import type { KeyValue } from '../wire.js';
 import {
+  type AddressDoc,
+  type AddressMap,
   addressAt,
   type BlockDoc,
   blockedReason,
-  emptyBlock,
+  freeOrdinals,
   ordinalOf,
-  pickFree,
-  withAllocation,
-  withRelease,
+  ownerOf,
 } from './block.js';
 import {
   blockCount,
@@ -105,7 +106,14 @@ function json(value: unknown): string {
   return JSON.stringify(value);
 }
 
-type Attempt = { readonly ok: AddressRecord } | 'full' | 'conflict';
+/** An allocation attempt: done, no room, or the handle changed (here is its current state). */
+type Attempt =
+  | { readonly ok: AddressRecord }
+  | 'full'
+  | { readonly handle: Versioned<HandleDoc> | undefined };
+
+/** Allocators racing in one block pick at random among this many lowest free addresses. */
+const PICK_AMONG = 16;
 
 export class Ipam {
   readonly keys: IpamKeys;
@@ -113,6 +121,10 @@ export class Ipam {
   private readonly cooldownMs: number;
   private readonly maxAttempts: number;
   private readonly pools = new Map<string, Pool>();
+  /** Pool → the keys of the blocks this node has claimed in it. */
+  private readonly affinity = new Map<string, string[]>();
+  /** Compare-and-swap attempts that lost to a concurrent writer and were retried. */
+  conflicts = 0;
 
   constructor(
     private readonly client: Netcd,
@@ -194,14 +206,19 @@ export class Ipam {
   /** Deletes a pool that holds no allocations (and its empty blocks and affinities). */
   async deletePool(name: string): Promise<void> {
     const pool = await this.getPool(name);
-    const blocks = await this.client.get(this.keys.blocks(name), { prefix: true });
-    for (const kv of blocks.kvs) {
-      const doc = JSON.parse(kv.value.toString()) as BlockDoc;
-      if (Object.keys(doc.allocations).length > 0)
-        throw new IpamError('POOL_IN_USE', `pool ${name} still has allocations in block ${doc.cidr}`);
-    }
-    const ops: Op[] = [op.delete(this.keys.pool(name)), op.delete(this.keys.blocks(name), { prefix: true })];
-    const compares = blocks.kvs.map((kv) => compare.modRevision(kv.key).equal(kv.modRevision));
+    const addresses = await this.client.get(this.keys.addresses(name), { prefix: true });
+    for (const kv of addresses.kvs)
+      if (ownerOf(JSON.parse(kv.value.toString()) as AddressDoc) !== undefined)
+        throw new IpamError('POOL_IN_USE', `pool ${name} still has allocations (${kv.key.toString()})`);
+    const ops: Op[] = [
+      op.delete(this.keys.pool(name)),
+      op.delete(this.keys.blocks(name), { prefix: true }),
+      op.delete(this.keys.addresses(name), { prefix: true }),
+    ];
+    // Nothing may be allocated between the check and the delete: no address key may change.
+    const compares = [
+      compare.modRevision(this.keys.addresses(name), { prefix: true }).less(addresses.header.revision + 1),
+    ];
     const res = await this.client.commitTxn({ compares, success: ops, failure: [] });
     if (!res.succeeded)
       throw new IpamError('CONFLICT', `pool ${name} changed while being deleted; try again`);
@@ -225,6 +242,11 @@ export class Ipam {
    * One address for the attachment from the first of `pools` that has room (or exactly
    * `requested`, which must lie in one of them). Idempotent: if the handle already holds an
    * address from one of the pools, that address is returned.
+   *
+   * Reads are serializable (answered by the member asked, without a quorum round): they only
+   * suggest what to try. What decides is the write, a txn that compares the mod_revision of the
+   * address key and of the handle with what was read — stale suggestions fail it and are retried
+   * with the fresh values the failed txn returns.
    */
   async allocate(
     h: HandleRef,
@@ -234,77 +256,119 @@ export class Ipam {
     if (poolNames.length === 0) throw new IpamError('POOL_NOT_FOUND', 'no pool given');
     const pools = await Promise.all(poolNames.map((n) => this.getPool(n)));
     const handleKey = this.keys.handle(h);
+    let handle = decode<HandleDoc>((await this.client.get(handleKey, { serializable: true })).kvs[0]);
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       o.signal?.throwIfAborted();
-      const handle = decode<HandleDoc>((await this.client.get(handleKey)).kvs[0]);
       const held = handle?.doc.addresses.find((a) => poolNames.includes(a.pool));
       if (held !== undefined) return held;
-      const base: HandleDoc = handle?.doc ?? {
-        network: h.network,
-        containerId: h.containerId,
-        ifname: h.ifname,
-        node: this.node,
-        created: Date.now(),
-        addresses: [],
+      const ctx: AllocContext = {
+        handleKey,
+        handleRev: handle?.modRevision ?? 0,
+        handle: handle?.doc ?? {
+          network: h.network,
+          containerId: h.containerId,
+          ifname: h.ifname,
+          node: this.node,
+          created: Date.now(),
+          addresses: [],
+        },
       };
-      const context = { handleKey, handleRev: handle?.modRevision ?? 0, handle: base };
-      let conflict = false;
+      let outcome: Attempt = 'full';
       for (const pool of pools) {
-        const r =
+        outcome =
           o.requested === undefined
-            ? await this.allocateIn(pool, context)
-            : await this.allocateRequested(pool, o.requested, context);
-        if (r === 'conflict') {
-          conflict = true;
-          break;
-        }
-        if (r !== 'full') return r.ok;
+            ? await this.allocateIn(pool, ctx)
+            : await this.allocateRequested(pool, o.requested, ctx);
+        if (outcome !== 'full') break;
       }
-      if (!conflict) {
+      if (outcome === 'full') {
         const names = poolNames.join(', ');
         throw o.requested === undefined
           ? new IpamError('POOL_EXHAUSTED', `no free address in pool ${names}`)
           : new IpamError('ADDRESS_UNAVAILABLE', `${o.requested} is not in pool ${names}`);
       }
+      if ('ok' in outcome) return outcome.ok;
+      // The handle changed under us (a concurrent ADD for the same attachment): start over from it.
+      this.conflicts += 1;
+      handle = outcome.handle;
     }
     throw new IpamError('CONFLICT', `gave up after ${this.maxAttempts} conflicting attempts`);
   }
 
+  /** The node's claimed blocks of a pool, remembered between calls (claims change only here). */
+  private async affineBlocks(pool: Pool): Promise<string[]> {
+    const known = this.affinity.get(pool.name);
+    if (known !== undefined) return known;
+    const res = await this.client.get(this.keys.affinities(this.node, pool.name), {
+      prefix: true,
+      serializable: true,
+    });
+    const blocks = res.kvs.map((kv) => kv.value.toString());
+    this.affinity.set(pool.name, blocks);
+    return blocks;
+  }
+
   private async allocateIn(pool: Pool, ctx: AllocContext): Promise<Attempt> {
     // 1. The node's own blocks.
-    const affine = await this.client.get(this.keys.affinities(this.node, pool.name), { prefix: true });
-    for (const a of affine.kvs) {
-      const block = decode<BlockDoc>((await this.client.get(a.value)).kvs[0]);
-      if (block === undefined || block.doc.affinity !== this.node) continue;
-      const r = await this.takeFree(pool, block, ctx);
+    for (const blockKey of await this.affineBlocks(pool)) {
+      const r = await this.takeFree(pool, blockKey, ctx);
       if (r !== 'full') return r;
     }
     // 2. A block nobody has claimed yet.
-    const existing = await this.client.get(this.keys.blocks(pool.name), { prefix: true, keysOnly: true });
-    const taken = new Set(existing.kvs.map((kv) => kv.key.toString()));
-    const count = blockCount(pool.cidr, pool.blockPrefix);
-    const start = startOffset(this.node, count);
-    for (let i = 0n; i < count; i++) {
-      const cidr = nthBlock(pool.cidr, pool.blockPrefix, (start + i) % count);
-      const name = blockName(formatCidr(cidr));
-      const key = this.keys.block(pool.name, name);
-      if (taken.has(key)) continue;
-      const doc = emptyBlock(formatCidr(cidr), this.node);
-      if (pickFree(doc, cidr, pool, Date.now(), this.cooldownMs) === undefined) continue;
-      return this.takeFree(
-        pool,
-        { doc, modRevision: 0, key },
-        ctx,
-        this.keys.affinity(this.node, pool.name, name),
-      );
+    for (let tries = 0; tries < this.maxAttempts; tries++) {
+      const existing = await this.client.get(this.keys.blocks(pool.name), {
+        prefix: true,
+        keysOnly: true,
+        serializable: true,
+      });
+      const taken = new Set(existing.kvs.map((kv) => kv.key.toString()));
+      const count = blockCount(pool.cidr, pool.blockPrefix);
+      const start = startOffset(this.node, count);
+      let claim: Cidr | undefined;
+      for (let i = 0n; i < count && claim === undefined; i++) {
+        const cidr = nthBlock(pool.cidr, pool.blockPrefix, (start + i) % count);
+        if (taken.has(this.keys.block(pool.name, blockName(formatCidr(cidr))))) continue;
+        if (freeOrdinals(new Map(), cidr, pool, 0, 0).length > 0) claim = cidr;
+      }
+      if (claim === undefined) break;
+      const r = await this.claim(pool, claim, ctx);
+      if (r !== 'full') return r;
     }
     // 3. Borrow from any block of the pool.
-    const all = await this.client.get(this.keys.blocks(pool.name), { prefix: true });
+    const all = await this.client.get(this.keys.blocks(pool.name), {
+      prefix: true,
+      keysOnly: true,
+      serializable: true,
+    });
     for (const kv of all.kvs) {
-      const r = await this.takeFree(pool, decode<BlockDoc>(kv) as Versioned<BlockDoc>, ctx);
+      const r = await this.takeFree(pool, kv.key.toString(), ctx);
       if (r !== 'full') return r;
     }
     return 'full';
+  }
+
+  /** Claims an unclaimed block for this node, taking its first free address in the same txn. */
+  private async claim(pool: Pool, cidr: Cidr, ctx: AllocContext): Promise<Attempt> {
+    const name = blockName(formatCidr(cidr));
+    const blockKey = this.keys.block(pool.name, name);
+    const affinityKey = this.keys.affinity(this.node, pool.name, name);
+    const ordinal = freeOrdinals(new Map(), cidr, pool, 0, 0)[0] as number;
+    const doc: BlockDoc = { cidr: formatCidr(cidr), affinity: this.node };
+    const r = await this.commit(
+      pool,
+      cidr,
+      blockKey,
+      ordinal,
+      0,
+      ctx,
+      [compare.createRevision(blockKey).equal(0)],
+      [op.put(blockKey, json(doc)), op.put(affinityKey, blockKey)],
+    );
+    // Another allocator created the block first: the caller looks for another.
+    if (r === 'taken') return 'full';
+    if (typeof r === 'object' && 'ok' in r)
+      this.affinity.set(pool.name, [...(this.affinity.get(pool.name) ?? []), blockKey]);
+    return r;
   }
 
   private async allocateRequested(pool: Pool, requested: string, ctx: AllocContext): Promise<Attempt> {
@@ -316,60 +380,107 @@ export class Ipam {
     }
     if (!contains(pool.cidr, ip.family, ip.value)) return 'full';
     const cidr = blockOf(ip.family, ip.value, pool.blockPrefix);
-    const key = this.keys.block(pool.name, blockName(formatCidr(cidr)));
-    const block = decode<BlockDoc>((await this.client.get(key)).kvs[0]) ?? {
-      doc: emptyBlock(formatCidr(cidr), null),
-      modRevision: 0,
-      key,
-    };
+    const name = blockName(formatCidr(cidr));
+    const blockKey = this.keys.block(pool.name, name);
     const ordinal = ordinalOf(cidr, ip.value);
-    const why = blockedReason(block.doc, cidr, pool, ordinal, Date.now(), this.cooldownMs);
-    if (why !== undefined) throw new IpamError('ADDRESS_UNAVAILABLE', why);
-    return this.commit(pool, block, cidr, ordinal, ctx);
+    for (let tries = 0; tries < this.maxAttempts; tries++) {
+      const addresses = await this.readAddresses(pool, name);
+      const why = blockedReason(addresses, cidr, pool, ordinal, Date.now(), this.cooldownMs);
+      if (why !== undefined) throw new IpamError('ADDRESS_UNAVAILABLE', `${requested}: ${why}`);
+      // A requested address may lie in a block nobody claimed: create it without affinity.
+      const block = await this.client.get(blockKey, { serializable: true });
+      const extra =
+        block.kvs.length > 0
+          ? { compares: [], ops: [] }
+          : {
+              compares: [compare.createRevision(blockKey).equal(0)],
+              ops: [op.put(blockKey, json({ cidr: formatCidr(cidr), affinity: null } satisfies BlockDoc))],
+            };
+      const seen = addresses.get(ordinal)?.modRevision ?? 0;
+      const r = await this.commit(pool, cidr, blockKey, ordinal, seen, ctx, extra.compares, extra.ops);
+      if (r !== 'taken') return r;
+    }
+    throw new IpamError('CONFLICT', `gave up after ${this.maxAttempts} conflicting attempts`);
   }
 
-  private async takeFree(
-    pool: Pool,
-    block: Versioned<BlockDoc>,
-    ctx: AllocContext,
-    claimAffinity?: string,
-  ): Promise<Attempt> {
-    const cidr = parseCidr(block.doc.cidr);
-    const ordinal = pickFree(block.doc, cidr, pool, Date.now(), this.cooldownMs);
-    if (ordinal === undefined) return 'full';
-    return this.commit(pool, block, cidr, ordinal, ctx, claimAffinity);
+  private async readAddresses(pool: Pool, name: string): Promise<AddressMap> {
+    const prefix = this.keys.addresses(pool.name, name);
+    const res = await this.client.get(prefix, { prefix: true, serializable: true });
+    const out = new Map<number, { doc: AddressDoc; modRevision: number }>();
+    for (const kv of res.kvs)
+      out.set(Number(kv.key.toString().slice(prefix.length)), {
+        doc: JSON.parse(kv.value.toString()) as AddressDoc,
+        modRevision: kv.modRevision,
+      });
+    return out;
   }
 
+  /**
+   * Takes a free address of an existing block: the lowest, so an uncontended node hands out
+   * addresses in order; after losing a race, one at random among the lowest free, so allocators
+   * racing in one block spread over different keys instead of colliding again.
+   */
+  private async takeFree(pool: Pool, blockKey: string, ctx: AllocContext): Promise<Attempt> {
+    const name = blockKey.slice(this.keys.blocks(pool.name).length);
+    const cidr = parseCidr(name.replace('-', '/'));
+    for (let tries = 0; tries < this.maxAttempts; tries++) {
+      const addresses = await this.readAddresses(pool, name);
+      const free = freeOrdinals(addresses, cidr, pool, Date.now(), this.cooldownMs);
+      if (free.length === 0) return 'full';
+      const pick = tries === 0 ? 0 : Math.floor(Math.random() * Math.min(free.length, PICK_AMONG));
+      const ordinal = free[pick] as number;
+      const seen = addresses.get(ordinal)?.modRevision ?? 0;
+      const r = await this.commit(pool, cidr, blockKey, ordinal, seen, ctx, [], []);
+      if (r !== 'taken') return r;
+      this.conflicts += 1;
+    }
+    throw new IpamError('CONFLICT', `gave up after ${this.maxAttempts} conflicting attempts`);
+  }
+
+  /**
+   * The write that decides: the address key unchanged since read (`seen`), the handle unchanged,
+   * plus the caller's conditions; on failure, the current handle comes back in the same answer.
+   */
   private async commit(
     pool: Pool,
-    block: Versioned<BlockDoc>,
     cidr: Cidr,
+    blockKey: string,
     ordinal: number,
+    seen: number,
     ctx: AllocContext,
-    claimAffinity?: string,
-  ): Promise<Attempt> {
+    compares: readonly Compare[],
+    ops: readonly Op[],
+  ): Promise<Attempt | 'taken'> {
+    const name = blockKey.slice(this.keys.blocks(pool.name).length);
+    const addressKey = this.keys.address(pool.name, name, ordinal);
     const record: AddressRecord = {
       pool: pool.name,
-      block: blockName(block.doc.cidr),
+      block: name,
       ordinal,
       address: formatIp(cidr.family, addressAt(cidr, ordinal)),
       prefixLength: pool.cidr.prefix,
       gateway: pool.gateway === undefined ? null : formatIp(pool.family, pool.gateway),
       family: pool.family,
     };
-    const doc = withAllocation(block.doc, ordinal, ctx.handleKey, Date.now(), this.cooldownMs);
     const handle: HandleDoc = { ...ctx.handle, addresses: [...ctx.handle.addresses, record] };
-    const ops = [op.put(block.key, json(doc)), op.put(ctx.handleKey, json(handle))];
-    if (claimAffinity !== undefined) ops.push(op.put(claimAffinity, block.key));
     const res = await this.client.commitTxn({
       compares: [
-        compare.modRevision(block.key).equal(block.modRevision),
+        compare.modRevision(addressKey).equal(seen),
         compare.modRevision(ctx.handleKey).equal(ctx.handleRev),
+        ...compares,
       ],
-      success: ops,
-      failure: [],
+      success: [
+        op.put(addressKey, json({ h: ctx.handleKey } satisfies AddressDoc)),
+        op.put(ctx.handleKey, json(handle)),
+        ...ops,
+      ],
+      failure: [op.get(ctx.handleKey)],
     });
-    return res.succeeded ? { ok: record } : 'conflict';
+    if (res.succeeded) return { ok: record };
+    const got = res.responses[0];
+    const current = decode<HandleDoc>(got?.kind === 'get' ? got.get.kvs[0] : undefined);
+    if ((current?.modRevision ?? 0) !== ctx.handleRev) return { handle: current };
+    return 'taken';
   }
 
   /** Releases every address of the attachment; returns how many. Releasing nothing succeeds. */
@@ -379,25 +490,21 @@ export class Ipam {
       o.signal?.throwIfAborted();
       const handle = decode<HandleDoc>((await this.client.get(handleKey)).kvs[0]);
       if (handle === undefined) return 0;
-      const byBlock = new Map<string, number[]>();
-      for (const a of handle.doc.addresses) {
-        const key = this.keys.block(a.pool, a.block);
-        byBlock.set(key, [...(byBlock.get(key) ?? []), a.ordinal]);
-      }
       const compares = [compare.modRevision(handleKey).equal(handle.modRevision)];
       const ops: Op[] = [op.delete(handleKey)];
       const now = Date.now();
-      for (const [key, ordinals] of byBlock) {
-        const block = decode<BlockDoc>((await this.client.get(key)).kvs[0]);
-        if (block === undefined) continue;
+      for (const a of handle.doc.addresses) {
+        const key = this.keys.address(a.pool, a.block, a.ordinal);
+        const kv = (await this.client.get(key)).kvs[0];
         // Only addresses this handle really owns are freed: a stale record must not free another's.
-        const owned = ordinals.filter((ord) => block.doc.allocations[ord] === handleKey);
-        if (owned.length === 0) continue;
-        compares.push(compare.modRevision(key).equal(block.modRevision));
-        ops.push(op.put(key, json(withRelease(block.doc, owned, now, this.cooldownMs))));
+        if (kv === undefined || ownerOf(JSON.parse(kv.value.toString()) as AddressDoc) !== handleKey)
+          continue;
+        compares.push(compare.modRevision(key).equal(kv.modRevision));
+        ops.push(this.cooldownMs > 0 ? op.put(key, json({ r: now } satisfies AddressDoc)) : op.delete(key));
       }
       const res = await this.client.commitTxn({ compares, success: ops, failure: [] });
       if (res.succeeded) return handle.doc.addresses.length;
+      this.conflicts += 1;
     }
     throw new IpamError('CONFLICT', `gave up after ${this.maxAttempts} conflicting attempts`);
   }

@@ -2,7 +2,8 @@
 // container id cannot change which key a record lands on.
 //
 //   <root>pools/<pool>                          pool definition (JSON)
-//   <root>blocks/<pool>/<block>                 a block: its affinity and allocations (JSON)
+//   <root>blocks/<pool>/<block>                 a block and the node that claimed it (JSON)
+//   <root>addrs/<pool>/<block>/<ordinal>        an address in use or cooling down (JSON)
 //   <root>affinity/<node>/<pool>/<block>        the blocks a node has claimed (value: block key)
 //   <root>handles/<network>/<container>/<if>    one attachment's addresses (JSON)
 //   <root>subnets/config, <root>subnets/leases/<subnet>   per-node subnet leases
@@ -33,6 +34,15 @@ export class IpamKeys {
   }
   block(pool: string, blockName: string): string {
     return `${this.blocks(pool)}${blockName}`;
+  }
+  addresses(pool?: string, blockName?: string): string {
+    if (pool === undefined) return `${this.root}addrs/`;
+    return blockName === undefined
+      ? `${this.root}addrs/${enc(pool)}/`
+      : `${this.root}addrs/${enc(pool)}/${blockName}/`;
+  }
+  address(pool: string, blockName: string, ordinal: number): string {
+    return `${this.addresses(pool, blockName)}${ordinal}`;
   }
   affinities(node: string, pool?: string): string {
     const base = `${this.root}affinity/${enc(node)}/`;
