@@ -26,6 +26,7 @@ t.test('commit and reopen restore the same store and applied index', async (t) =
     applied: 40,
     currentRevision: m.currentRevision,
     compactRevision: m.compactRevision,
+    compaction: m.compaction,
   });
   m.deleteRange({ key: b('k0') });
   m.compact(20);
@@ -34,6 +35,7 @@ t.test('commit and reopen restore the same store and applied index', async (t) =
     applied: 42,
     currentRevision: m.currentRevision,
     compactRevision: m.compactRevision,
+    compaction: m.compaction,
     leases: b('L'),
   });
   await be.close();
@@ -65,6 +67,7 @@ t.test('replace installs a snapshot state wholesale', async (t) => {
     applied: 5,
     currentRevision: m.currentRevision,
     compactRevision: m.compactRevision,
+    compaction: m.compaction,
   });
   const src = new MvccStore();
   for (let i = 0; i < 3; i++) src.put({ key: b(`n${i}`), value: b('y') });
@@ -73,6 +76,7 @@ t.test('replace installs a snapshot state wholesale', async (t) => {
     applied: 99,
     currentRevision: src.currentRevision,
     compactRevision: src.compactRevision,
+    compaction: src.compaction,
     leases: null,
     alarms: null,
     members: null,
@@ -104,6 +108,7 @@ t.test('a new backend loads as a new store: revision 1, never compacted', async 
     applied: 1,
     currentRevision: m.currentRevision,
     compactRevision: m.compactRevision,
+    compaction: m.compaction,
   });
   const again = await be.load();
   t.same([again.currentRevision, again.compactRevision], [2, -1]);

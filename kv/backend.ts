@@ -6,13 +6,14 @@
 import { ClassicLevel } from 'classic-level';
 import { Packr } from 'msgpackr';
 import { KvError } from './errors.js';
-import { INITIAL_REVISION, NEVER_COMPACTED, type StoreMutation } from './mvcc.js';
+import { type CompactionCursor, INITIAL_REVISION, NEVER_COMPACTED, type StoreMutation } from './mvcc.js';
 import { type StoredKv, storedKvFromTuple, storedKvToTuple } from './revision-log.js';
 
 const REC_PREFIX = 0x72; // 'r'
 const META_APPLIED = 'm:applied';
 const META_CURRENT = 'm:current';
 const META_COMPACTED = 'm:compacted';
+const META_COMPACTING = 'm:compacting';
 const META_LEASES = 'm:leases';
 const META_ALARMS = 'm:alarms';
 const META_MEMBERS = 'm:members';
@@ -30,6 +31,8 @@ export interface BackendState {
   readonly applied: number;
   readonly currentRevision: number;
   readonly compactRevision: number;
+  /** The cleanup still to do after the last compaction (null: none). */
+  readonly compaction: CompactionCursor | null;
   readonly leases: Uint8Array | null;
   /** The state machine's alarms, encoded by it (null: none ever stored). */
   readonly alarms: Uint8Array | null;
@@ -42,6 +45,7 @@ export interface BackendCommit {
   readonly applied: number;
   readonly currentRevision: number;
   readonly compactRevision: number;
+  readonly compaction: CompactionCursor | null;
   /** The lease table's encoding, when it changed in this batch. */
   readonly leases?: Uint8Array;
   /** The alarms' encoding, when they changed in this batch. */
@@ -112,10 +116,11 @@ export class LevelBackend {
     const lo = Buffer.from([REC_PREFIX]);
     const hi = Buffer.from([REC_PREFIX + 1]);
     for await (const value of this.db.values({ gte: lo, lt: hi })) records.push(decodeRecord(value));
-    const [applied, current, compacted, leases, alarms, members] = await this.db.getMany([
+    const [applied, current, compacted, compacting, leases, alarms, members] = await this.db.getMany([
       Buffer.from(META_APPLIED),
       Buffer.from(META_CURRENT),
       Buffer.from(META_COMPACTED),
+      Buffer.from(META_COMPACTING),
       Buffer.from(META_LEASES),
       Buffer.from(META_ALARMS),
       Buffer.from(META_MEMBERS),
@@ -126,6 +131,7 @@ export class LevelBackend {
       // Nothing committed yet: a new store's revisions.
       currentRevision: current === undefined ? INITIAL_REVISION : decodeNumber(current),
       compactRevision: compacted === undefined ? NEVER_COMPACTED : decodeNumber(compacted),
+      compaction: compacting === undefined ? null : (packr.unpack(compacting) as CompactionCursor),
       leases: leases === undefined ? null : new Uint8Array(leases),
       alarms: alarms === undefined ? null : new Uint8Array(alarms),
       members: members === undefined ? null : new Uint8Array(members),
@@ -146,6 +152,8 @@ export class LevelBackend {
     batch.put(Buffer.from(META_APPLIED), encodeNumber(c.applied));
     batch.put(Buffer.from(META_CURRENT), encodeNumber(c.currentRevision));
     batch.put(Buffer.from(META_COMPACTED), encodeNumber(c.compactRevision));
+    if (c.compaction === null) batch.del(Buffer.from(META_COMPACTING));
+    else batch.put(Buffer.from(META_COMPACTING), packr.pack(c.compaction));
     if (c.leases !== undefined) batch.put(Buffer.from(META_LEASES), c.leases);
     if (c.alarms !== undefined) batch.put(Buffer.from(META_ALARMS), c.alarms);
     if (c.members !== undefined) batch.put(Buffer.from(META_MEMBERS), c.members);
@@ -169,6 +177,7 @@ export class LevelBackend {
         applied: state.applied,
         currentRevision: state.currentRevision,
         compactRevision: state.compactRevision,
+        compaction: state.compaction,
         ...(state.leases === null ? {} : { leases: state.leases }),
         ...(state.alarms === null ? {} : { alarms: state.alarms }),
         ...(state.members === null ? {} : { members: state.members }),

@@ -71,6 +71,16 @@ export interface StoreObserver {
 const EMPTY = new Uint8Array(0);
 /** Bound on how many keys one compaction step visits, so compaction never stalls apply. */
 export const COMPACTION_BATCH_KEYS = 10_000;
+
+/**
+ * A compaction whose old versions are still being removed: every key up to and including `after`
+ * (null: none yet) has been compacted to `target`. Logically the compaction is complete as soon as
+ * it is applied — reads below `target` fail at once — the cursor only tracks the physical cleanup.
+ */
+export interface CompactionCursor {
+  readonly target: number;
+  readonly after: string | null;
+}
 /**
  * A new store's revision, as in etcd: revision 1 is the empty store (readable, holding no change),
  * so the first write makes revision 2.
@@ -115,6 +125,10 @@ export class MvccStore {
   private usage = 0;
   /** Durable changes not yet handed to the backend. */
   private pending: StoreMutation[] = [];
+  /** The physical cleanup of the last compaction, while keys remain to be visited. */
+  private compacting: CompactionCursor | null = null;
+  /** Keys one compaction step visits (COMPACTION_BATCH_KEYS; smaller in tests). */
+  compactionBatchKeys = COMPACTION_BATCH_KEYS;
   leases: LeaseHooks | null = null;
   observer: StoreObserver | null = null;
 
@@ -125,6 +139,11 @@ export class MvccStore {
   /** Reads below it fail with COMPACTED; NEVER_COMPACTED (-1) until the first compaction. */
   get compactRevision(): number {
     return this.compacted;
+  }
+
+  /** The cleanup still to do after a compaction, or null. Part of the replicated state. */
+  get compaction(): CompactionCursor | null {
+    return this.compacting;
   }
 
   /** Live data in bytes: every version still stored, whatever the backend's file sizes. */
@@ -515,23 +534,50 @@ export class MvccStore {
 
   // ---- compaction ----
 
-  /** Removes history below `rev`; reads at revisions < rev fail with COMPACTED afterwards. */
+  /**
+   * Compacts at `rev`: reads at revisions < rev fail with COMPACTED from now on. The old versions
+   * themselves are removed in steps of `compactionBatchKeys` keys, the first one here and the
+   * rest by `compactStep`, which the server proposes through raft as entries of their own: apply
+   * never stalls on a large keyspace, and every member removes the same versions at the same log
+   * index, so usage (the quota), snapshots and hashes stay identical across members.
+   */
   compact(rev: number): void {
     if (rev <= this.compacted) throw new KvError('COMPACTED');
     if (rev > this.current) throw new KvError('FUTURE_REV');
     this.compacted = rev;
+    // A cleanup in progress for an older target restarts: keys already visited get the new target.
+    this.compacting = { target: rev, after: null };
+    this.compactStep();
+  }
+
+  /** One bounded step of the cleanup after a compaction; returns true when nothing is left. */
+  compactStep(): boolean {
+    const c = this.compacting;
+    if (c === null) return true;
     const emptied: string[] = [];
-    for (const [k, ki] of this.index.entries()) {
-      for (const dropped of ki.compact(rev)) {
+    let visited = 0;
+    let last: string | null = c.after;
+    let exhausted = true;
+    for (const [k, ki] of this.index.entries(c.after ?? undefined)) {
+      if (k === c.after) continue;
+      if (visited === this.compactionBatchKeys) {
+        exhausted = false;
+        break;
+      }
+      for (const dropped of ki.compact(c.target)) {
         const rec = this.revisions.get(dropped);
         if (rec !== undefined) this.usage -= recordBytes(rec);
         this.revisions.remove(dropped);
         this.pending.push({ op: 'delete', rev: dropped });
       }
       if (ki.isEmpty()) emptied.push(k);
+      last = k;
+      visited += 1;
     }
     for (const k of emptied) this.index.delete(k);
     this.revisions.sweep();
+    this.compacting = exhausted ? null : { target: c.target, after: last };
+    return exhausted;
   }
 
   /**
@@ -618,7 +664,12 @@ export class MvccStore {
   // ---- restore ----
 
   /** Rebuilds the store from records in revision order (a backend load or a snapshot). */
-  restore(records: Iterable<StoredKv>, currentRevision: number, compactRevision: number): void {
+  restore(
+    records: Iterable<StoredKv>,
+    currentRevision: number,
+    compactRevision: number,
+    compacting: CompactionCursor | null = null,
+  ): void {
     // Revisions count from INITIAL_REVISION (the empty store) and the first change is the one after
     // it: state saved with any other numbering is refused whole rather than read one off.
     if (!Number.isSafeInteger(currentRevision) || currentRevision < INITIAL_REVISION)
@@ -631,6 +682,15 @@ export class MvccStore {
       throw new KvError(
         'CORRUPT',
         `compact revision ${compactRevision} outside [${NEVER_COMPACTED}, ${currentRevision}]`,
+      );
+    if (
+      compacting !== null &&
+      (compacting.target !== compactRevision ||
+        (compacting.after !== null && typeof compacting.after !== 'string'))
+    )
+      throw new KvError(
+        'CORRUPT',
+        `compaction cursor ${JSON.stringify(compacting)} does not match ${compactRevision}`,
       );
     // Built aside and swapped in whole, so a refused restore leaves the store as it was.
     const index = new BTree<string, KeyIndex>();
@@ -668,6 +728,7 @@ export class MvccStore {
     this.usage = usage;
     this.current = currentRevision;
     this.compacted = compactRevision;
+    this.compacting = compacting;
     this.pending = [];
   }
 

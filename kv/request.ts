@@ -12,6 +12,8 @@ export type KvRequest =
   | { readonly deleteRange: DeleteRangeRequest }
   | { readonly txn: TxnRequest }
   | { readonly compaction: CompactionRequest }
+  /** One bounded step removing versions an earlier compaction made unreadable (proposed by the leader). */
+  | { readonly compactStep: Record<string, never> }
   | { readonly leaseGrant: { readonly id: number; readonly ttlSeconds: number } }
   | { readonly leaseRevoke: { readonly id: number } }
   /** The leader's batch of expired leases: each revoked in its own revision; ones already gone are skipped. */
@@ -55,6 +57,7 @@ const KINDS = [
   'deleteRange',
   'txn',
   'compaction',
+  'compactStep',
   'leaseGrant',
   'leaseRevoke',
   'leaseExpire',

@@ -7,7 +7,7 @@ import { Packr } from 'msgpackr';
 import type { BackendCommit, BackendState } from './backend.js';
 import { isKvError, KvError, type KvErrorCode } from './errors.js';
 import { ClusterMembers, type MembershipChange } from './members.js';
-import type { LeaseHooks, StoreObserver } from './mvcc.js';
+import type { CompactionCursor, LeaseHooks, StoreObserver } from './mvcc.js';
 import { MvccStore } from './mvcc.js';
 import { type AlarmType, decodeEnvelope, type Envelope, type KvRequest } from './request.js';
 import { type StoredKv, type StoredKvTuple, storedKvFromTuple, storedKvToTuple } from './revision-log.js';
@@ -36,6 +36,7 @@ export type ApplyResponse =
   | { readonly deleteRange: DeleteRangeResponse }
   | { readonly txn: TxnResponse }
   | { readonly compaction: { readonly revision: number } }
+  | { readonly compactStep: { readonly done: boolean } }
   | { readonly leaseGrant: { readonly id: number; readonly ttlSeconds: number; readonly revision: number } }
   | { readonly leaseRevoke: { readonly id: number; readonly revision: number } }
   | { readonly leaseExpire: { readonly revoked: readonly number[]; readonly revision: number } }
@@ -172,6 +173,9 @@ export class KvStateMachine {
       this.store.compact(r.compaction.revision);
       return { compaction: { revision: this.store.currentRevision } };
     }
+    if ('compactStep' in r) {
+      return { compactStep: { done: this.store.compactStep() } };
+    }
     if ('leaseGrant' in r) {
       this.refuseWhenFull();
       if (!Number.isSafeInteger(r.leaseGrant.id) || r.leaseGrant.id <= 0)
@@ -284,13 +288,14 @@ export class KvStateMachine {
       applied: this.appliedIndex,
       currentRevision: this.store.currentRevision,
       compactRevision: this.store.compactRevision,
+      compaction: this.store.compaction,
       ...leases,
     };
   }
 
   /** Starts from what the backend holds (a restart): replay the raft log from appliedIndex + 1. */
   load(state: BackendState): void {
-    this.store.restore(state.records, state.currentRevision, state.compactRevision);
+    this.store.restore(state.records, state.currentRevision, state.compactRevision, state.compaction);
     this.leases = this.newLeases(state.leases);
     this.alarms =
       state.alarms === null
@@ -316,6 +321,7 @@ export class KvStateMachine {
       applied: this.appliedIndex,
       current: this.store.currentRevision,
       compacted: this.store.compactRevision,
+      compacting: this.store.compaction,
       records,
       leases: this.leases.snapshot(),
       alarms: this.alarms.map((a) => [a.memberId, a.alarm]),
@@ -337,7 +343,7 @@ export class KvStateMachine {
       if (rec === null) throw new KvError('CORRUPT', 'bad record in snapshot');
       return rec;
     });
-    this.store.restore(records, o.current, o.compacted);
+    this.store.restore(records, o.current, o.compacted, o.compacting ?? null);
     this.leases = this.newLeases(new Uint8Array(o.leases));
     this.alarms = o.alarms.map(([memberId, alarm]) => ({ memberId, alarm }));
     this.members =
@@ -383,6 +389,7 @@ export class KvStateMachine {
       applied: this.appliedIndex,
       currentRevision: this.store.currentRevision,
       compactRevision: this.store.compactRevision,
+      compaction: this.store.compaction,
       leases: this.leases.snapshot(),
       alarms: packr.pack(this.alarms.map((a) => [a.memberId, a.alarm])),
       members: this.members.encode(),
@@ -404,6 +411,7 @@ interface EncodedSnapshot {
   applied: number;
   current: number;
   compacted: number;
+  compacting?: CompactionCursor | null;
   records: StoredKvTuple[];
   leases: Uint8Array;
   alarms: [number, AlarmType][];

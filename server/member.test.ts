@@ -240,6 +240,35 @@ t.test('auto-compaction through raft compacts every member at the same revision'
   );
 });
 
+t.test(
+  'the leader finishes a compaction in bounded steps through raft; members stay identical',
+  async (t) => {
+    const c = await LocalCluster.create(3);
+    t.teardown(() => c.close());
+    for (const m of c.byName.values()) m.machine.store.compactionBatchKeys = 2;
+    const leader = await c.leader();
+    for (let round = 0; round < 2; round++)
+      for (let i = 0; i < 20; i++) await leader.propose({ put: { key: b(`k${i}`), value: b(`${round}`) } });
+    const res = await leader.propose({ compaction: { revision: 30 } });
+    t.ok('compaction' in res);
+    for (const m of c.byName.values())
+      await until(`member ${m.name} to finish the cleanup`, () => m.machine.store.compaction === null);
+    const members = [...c.byName.values()];
+    const usage = members.map((m) => m.machine.store.usageBytes);
+    t.same(new Set(usage).size, 1, `equal usage ${usage}`);
+    t.same(
+      new Set(members.map((m) => Buffer.from(m.machine.snapshot()).toString('base64'))).size,
+      1,
+      'equal state',
+    );
+    t.equal(
+      [...leader.machine.store.records()].length,
+      31,
+      'revision 30 is the second put of k8: keys 0-8 lose their first version, keys 9-19 keep both',
+    );
+  },
+);
+
 t.test('errors: too large, no leader', async (t) => {
   const c = await LocalCluster.create(3);
   t.teardown(() => c.close());

@@ -362,6 +362,7 @@ export class NetcdMember implements Member {
     if (this.stopped) return;
     this.raw.tick();
     this.leaseDuties();
+    this.compactionDuties();
     this.retryReads();
     this.serveWatchers();
     this.scheduleReady();
@@ -893,6 +894,17 @@ export class NetcdMember implements Member {
     const batch = this.leaseExpiry.expired(now, { canRevoke: r.quorumActiveWithin(this.electionTicks) });
     if (batch.revoke.length > 0)
       this.proposeInternal(this.nextRequestId(), { leaseExpire: { ids: batch.revoke } });
+  }
+
+  /**
+   * After a compaction, the leader proposes the removal of old versions one bounded step per tick
+   * (see MvccStore.compact): each step is a log entry, so apply stays short and every member
+   * removes the same versions at the same index. Surplus steps, proposed before the last one was
+   * applied, find nothing left and change nothing.
+   */
+  private compactionDuties(): void {
+    if (this.stopped || this.raw.raft.state !== 'leader' || this.machine.store.compaction === null) return;
+    this.proposeInternal(this.nextRequestId(), { compactStep: {} });
   }
 
   private proposeInternal(requestId: string, request: KvRequest): void {
