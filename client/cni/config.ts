@@ -9,6 +9,15 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { EndpointError, parseEndpoint } from '../endpoints.js';
+import {
+  formatCidr,
+  formatInterface,
+  formatIp,
+  type IpAddress,
+  parseInterface,
+  parseIp,
+  parseOrNull,
+} from '../ipam/cidr.js';
 import type { RangeSet } from './allocator.js';
 import { CNI_NAME, type CniEnv, type EnvSource, requestedIpFromCniArgs } from './env.js';
 import { CNI_ERROR_CODES, CniError } from './errors.js';
@@ -21,7 +30,6 @@ import {
   optionalStringArray,
   rejectUnknownKeys,
 } from './fields.js';
-import { formatCidr, formatIp, networkOf, parseCidr, parseIp, parseIpMaybeWithPrefix } from './ip.js';
 import {
   checkRangeSets,
   type ParsedRangeSet,
@@ -260,19 +268,18 @@ function parseConnection(ipam: JsonObject, env: EnvSource, host: HostAccess): Co
 function parseRoute(raw: unknown, path: string): Route {
   if (!isObject(raw)) throw invalidConfig(`${path}: must be an object with a dst`);
   rejectUnknownKeys(raw, ROUTE_KEYS, path);
-  const dst = typeof raw.dst === 'string' ? parseCidr(raw.dst) : null;
+  // Parsed with its host bits kept, so a destination with them set is named as it was written.
+  const dst = typeof raw.dst === 'string' ? parseOrNull(parseInterface, raw.dst) : null;
   if (dst === null) throw invalidConfig(`${path}.dst: must be a CIDR such as "0.0.0.0/0"`);
-  if (networkOf(dst).value !== dst.address.value)
-    throw invalidConfig(`${path}.dst: ${formatCidr(dst)} has host bits set`);
-  const route: { -readonly [K in keyof Route]: Route[K] } = { dst: formatCidr(dst) };
+  if (dst.value !== dst.cidr.base)
+    throw invalidConfig(`${path}.dst: ${formatInterface(dst)} has host bits set`);
+  const route: { -readonly [K in keyof Route]: Route[K] } = { dst: formatCidr(dst.cidr) };
   const gwText = optionalString(raw, 'gw', path);
   if (gwText !== undefined) {
-    const gw = parseIp(gwText);
-    if (gw === null || gw.version !== dst.address.version)
-      throw invalidConfig(
-        `${path}.gw: ${JSON.stringify(gwText)} is not an IPv${dst.address.version} address`,
-      );
-    route.gw = formatIp(gw);
+    const gw = parseOrNull(parseIp, gwText);
+    if (gw === null || gw.family !== dst.family)
+      throw invalidConfig(`${path}.gw: ${JSON.stringify(gwText)} is not an IPv${dst.family} address`);
+    route.gw = formatIp(gw.family, gw.value);
   }
   for (const key of ['mtu', 'advmss', 'priority', 'table'] as const) {
     const value = optionalInteger(raw, key, path, 0, MAX_UINT32);
@@ -298,10 +305,10 @@ function parseDns(ipam: JsonObject): Dns {
   const nameservers = optionalStringArray(raw, 'nameservers', 'ipam.dns', MAX_DNS_ENTRIES);
   if (nameservers !== undefined)
     dns.nameservers = nameservers.map((text, i) => {
-      const ip = parseIp(text);
+      const ip = parseOrNull(parseIp, text);
       if (ip === null)
         throw invalidConfig(`ipam.dns.nameservers[${i}]: ${JSON.stringify(text)} is not an IP address`);
-      return formatIp(ip);
+      return formatIp(ip.family, ip.value);
     });
   const domain = optionalString(raw, 'domain', 'ipam.dns');
   if (domain !== undefined) dns.domain = domain;
@@ -344,6 +351,11 @@ function parsePools(ipam: JsonObject): string[] {
 
 const addressUnavailable = (message: string) => new CniError(CNI_ERROR_CODES.ADDRESS_UNAVAILABLE, message);
 
+/** A requested address: "<ip>" or, as CNI's `ips` conventions allow, "<ip>/<prefix>" (prefix dropped). */
+function parseRequestedIp(text: string): IpAddress | null {
+  return text.includes('/') ? parseOrNull(parseInterface, text) : parseOrNull(parseIp, text);
+}
+
 function ipList(value: unknown, path: string): string[] {
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))
     throw invalidConfig(`${path}: must be an array of addresses such as "10.22.0.5" or "10.22.0.5/16"`);
@@ -378,14 +390,14 @@ function parseRequestedIps(
   const requested: string[] = [];
   const setOwner = new Map<number, string>();
   for (const [text, path] of sources) {
-    const ip = parseIpMaybeWithPrefix(text);
+    const ip = parseRequestedIp(text);
     if (ip === null) {
       const message = `${path}: ${JSON.stringify(text)} is not an IP address`;
       throw path === 'CNI_ARGS IP'
         ? new CniError(CNI_ERROR_CODES.INVALID_ENVIRONMENT, message)
         : invalidConfig(message);
     }
-    const canonical = formatIp(ip);
+    const canonical = formatIp(ip.family, ip.value);
     if (requested.includes(canonical)) continue;
     // One address per range set: a request picks its set, and two requests cannot share one.
     const set = rangeSetIndexOf(sets, ip);

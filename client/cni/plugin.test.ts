@@ -4,6 +4,7 @@
 // ignores its AbortSignal.
 
 import t from 'tap';
+import { formatIp, parseCidr, parseIp } from '../ipam/cidr.js';
 import {
   type AllocatedAddress,
   type AllocateRequest,
@@ -15,7 +16,6 @@ import {
 } from './allocator.js';
 import type { HostAccess, IpamPluginConfig } from './config.js';
 import type { EnvSource } from './env.js';
-import { formatIp, parseCidr, parseIp } from './ip.js';
 import { type PluginLog, runPlugin } from './plugin.js';
 
 const keyOf = (h: AttachmentHandle) => `${h.network}/${h.containerId}/${h.ifname}`;
@@ -51,19 +51,19 @@ class MemoryAllocator implements CniAllocator {
     const out: AllocatedAddress[] = [];
     for (const [i, set] of request.ranges.entries()) {
       const range = set[0];
-      const start = parseIp(range?.rangeStart ?? '');
-      const end = parseIp(range?.rangeEnd ?? '');
-      const subnet = parseCidr(range?.subnet ?? '');
-      if (range === undefined || start === null || end === null || subnet === null)
-        throw new Error('bad range');
-      const wanted = request.requestedIps.find((ip) => parseIp(ip)?.version === start.version);
+      if (range === undefined) throw new Error('empty range set');
+      // The plugin hands over canonical ranges only, so these parse (or the test fails loudly).
+      const start = parseIp(range.rangeStart);
+      const end = parseIp(range.rangeEnd);
+      const subnet = parseCidr(range.subnet);
+      const wanted = request.requestedIps.find((ip) => parseIp(ip).family === start.family);
       let pick: string | undefined = wanted;
       for (let v = start.value; pick === undefined && v <= end.value; v++) {
-        const text = formatIp({ version: start.version, value: v });
+        const text = formatIp(start.family, v);
         if (text !== range.gateway && !used.has(text)) pick = text;
       }
       if (pick === undefined) throw new PoolExhaustedError(`no free address in range set ${i}`, range.subnet);
-      out.push({ address: `${pick}/${subnet.prefixLength}`, gateway: range.gateway, version: start.version });
+      out.push({ address: `${pick}/${subnet.prefix}`, gateway: range.gateway, version: start.family });
     }
     for (const pool of request.pools) {
       const subnet = this.pools[pool] ?? '';

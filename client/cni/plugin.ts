@@ -3,6 +3,16 @@
 // plugin works under any file name or symlink). Every command that talks to netcd runs under one
 // deadline (ipam.commandTimeoutMs); past it the runtime gets code 11 and retries.
 
+import {
+  contains,
+  formatInterface,
+  formatIp,
+  type InterfaceAddress,
+  parseCidr,
+  parseInterface,
+  parseIp,
+  parseOrNull,
+} from '../ipam/cidr.js';
 import type {
   AllocatedAddress,
   AllocateRequest,
@@ -21,7 +31,6 @@ import {
 import { type CniEnv, type EnvSource, parseCniEnv } from './env.js';
 import { CNI_ERROR_CODES, CniError, errorJson, toCniError } from './errors.js';
 import { invalidConfig, isObject } from './fields.js';
-import { type Cidr, formatCidr, formatIp, parseCidr, parseIp, subnetContains } from './ip.js';
 import { prevResultAddresses, resultJson, versionJson } from './result.js';
 import { CURRENT_VERSION } from './version.js';
 
@@ -254,25 +263,27 @@ export function checkAllocation(
   if (ips.length !== expected)
     throw contractBroken(`${ips.length} addresses for ${expected} range sets and pools`);
   const canonical = ips.map((ip, i) => {
-    const cidr = parseCidr(ip.address);
-    if (cidr === null || cidr.address.version !== ip.version)
+    const address = parseOrNull(parseInterface, ip.address);
+    if (address === null || address.family !== ip.version)
       throw contractBroken(`address ${i} ${JSON.stringify(ip.address)} is not an IPv${ip.version} CIDR`);
     const set = request.ranges[i];
     if (set !== undefined) {
       const inSet = set.some((range) => {
-        const subnet = parseCidr(range.subnet);
+        const subnet = parseOrNull(parseCidr, range.subnet);
         return (
-          subnet !== null && subnet.prefixLength === cidr.prefixLength && subnetContains(subnet, cidr.address)
+          subnet !== null &&
+          subnet.prefix === address.cidr.prefix &&
+          contains(subnet, address.family, address.value)
         );
       });
       if (!inSet) throw contractBroken(`${ip.address} is not in range set ${i}`);
     }
-    const gateway = ip.gateway === undefined ? undefined : parseIp(ip.gateway);
+    const gateway = ip.gateway === undefined ? undefined : parseOrNull(parseIp, ip.gateway);
     if (gateway === null) throw contractBroken(`gateway ${JSON.stringify(ip.gateway)} is not an address`);
     return {
-      address: formatCidr(cidr),
+      address: formatInterface(address),
       version: ip.version,
-      ...(gateway === undefined ? {} : { gateway: formatIp(gateway) }),
+      ...(gateway === undefined ? {} : { gateway: formatIp(gateway.family, gateway.value) }),
     };
   });
   for (const wanted of request.requestedIps)
@@ -281,33 +292,31 @@ export function checkAllocation(
   return canonical;
 }
 
-const sameCidr = (a: Cidr, b: Cidr) =>
-  a.address.version === b.address.version &&
-  a.address.value === b.address.value &&
-  a.prefixLength === b.prefixLength;
+const sameAddress = (a: InterfaceAddress, b: InterfaceAddress) =>
+  a.family === b.family && a.value === b.value && a.cidr.prefix === b.cidr.prefix;
 
 function compareWithPrevResult(
   handle: AttachmentHandle,
-  expected: readonly Cidr[],
+  expected: readonly InterfaceAddress[],
   held: AllocatedAddress[] | null,
 ) {
   const who = `container ${handle.containerId} interface ${handle.ifname} in network ${handle.network}`;
   const mismatch = (message: string) => new CniError(CNI_ERROR_CODES.CHECK_MISMATCH, message);
   if (held === null || held.length === 0) throw mismatch(`netcd holds no address for ${who}`);
-  const heldCidrs = held.map((ip) => {
-    const cidr = parseCidr(ip.address);
-    if (cidr === null) throw contractBroken(`check returned ${JSON.stringify(ip.address)}, not a CIDR`);
-    return cidr;
+  const heldAddresses = held.map((ip) => {
+    const address = parseOrNull(parseInterface, ip.address);
+    if (address === null) throw contractBroken(`check returned ${JSON.stringify(ip.address)}, not a CIDR`);
+    return address;
   });
-  for (const h of heldCidrs)
-    if (!expected.some((e) => sameCidr(e, h)))
-      throw mismatch(`netcd holds ${formatCidr(h)} for ${who} but prevResult does not list it`);
+  for (const h of heldAddresses)
+    if (!expected.some((e) => sameAddress(e, h)))
+      throw mismatch(`netcd holds ${formatInterface(h)} for ${who} but prevResult does not list it`);
   // prevResult may list addresses from other plugins; only those in one of our subnets are ours to judge.
   for (const e of expected) {
-    const rival = heldCidrs.find((h) => !sameCidr(h, e) && subnetContains(h, e.address));
-    if (rival !== undefined && !heldCidrs.some((h) => sameCidr(h, e)))
+    const rival = heldAddresses.find((h) => !sameAddress(h, e) && contains(h.cidr, e.family, e.value));
+    if (rival !== undefined && !heldAddresses.some((h) => sameAddress(h, e)))
       throw mismatch(
-        `prevResult lists ${formatCidr(e)} but netcd holds ${formatCidr(rival)} in that subnet for ${who}`,
+        `prevResult lists ${formatInterface(e)} but netcd holds ${formatInterface(rival)} in that subnet for ${who}`,
       );
   }
 }

@@ -3,26 +3,29 @@
 // IPv4 the one below broadcast, gateway = network + 1), every address inside its subnet, no two ranges
 // overlapping. The allocator receives only ranges that passed here.
 
-import type { RangeSet, RangeSpec } from './allocator.js';
-import { invalidConfig, isObject, rejectUnknownKeys } from './fields.js';
 import {
+  bitsOf,
   type Cidr,
+  contains,
+  type Family,
   formatCidr,
+  formatInterface,
   formatIp,
   type IpAddress,
-  type IpVersion,
   lastOf,
-  networkOf,
-  parseCidr,
+  parseInterface,
   parseIp,
-} from './ip.js';
+  parseOrNull,
+} from '../ipam/cidr.js';
+import type { RangeSet, RangeSpec } from './allocator.js';
+import { invalidConfig, isObject, rejectUnknownKeys } from './fields.js';
 
 /** Bounds on what one config may ask for; far above any real network's needs. */
 export const MAX_RANGE_SETS = 16;
 export const MAX_RANGES_PER_SET = 64;
 
 export interface ParsedRange {
-  readonly version: IpVersion;
+  readonly family: Family;
   readonly subnet: Cidr;
   readonly start: bigint;
   readonly end: bigint;
@@ -37,12 +40,10 @@ const RANGE_KEYS = new Set(['subnet', 'rangeStart', 'rangeEnd', 'gateway']);
 function addressIn(raw: Record<string, unknown>, key: string, subnet: Cidr, path: string): IpAddress | null {
   const value = raw[key];
   if (value === undefined) return null;
-  const ip = typeof value === 'string' ? parseIp(value) : null;
+  const ip = typeof value === 'string' ? parseOrNull(parseIp, value) : null;
   if (ip === null) throw invalidConfig(`${path}.${key}: ${JSON.stringify(value)} is not an IP address`);
-  const network = networkOf(subnet);
-  const last = lastOf(subnet);
-  if (ip.version !== subnet.address.version || ip.value < network.value || ip.value > last.value)
-    throw invalidConfig(`${path}.${key}: ${formatIp(ip)} is not in ${formatCidr(subnet)}`);
+  if (!contains(subnet, ip.family, ip.value))
+    throw invalidConfig(`${path}.${key}: ${formatIp(ip.family, ip.value)} is not in ${formatCidr(subnet)}`);
   return ip;
 }
 
@@ -50,33 +51,31 @@ export function parseRange(raw: unknown, path: string): ParsedRange {
   if (!isObject(raw)) throw invalidConfig(`${path}: must be an object with a subnet`);
   rejectUnknownKeys(raw, RANGE_KEYS, path);
   if (raw.subnet === undefined) throw invalidConfig(`${path}.subnet: missing`);
-  const subnet = typeof raw.subnet === 'string' ? parseCidr(raw.subnet) : null;
-  if (subnet === null) throw invalidConfig(`${path}.subnet: ${JSON.stringify(raw.subnet)} is not a CIDR`);
-  const { version } = subnet.address;
-  const network = networkOf(subnet);
-  if (network.value !== subnet.address.value)
+  // Parsed with its host bits kept, so the message can show both what was written and the network.
+  const written = typeof raw.subnet === 'string' ? parseOrNull(parseInterface, raw.subnet) : null;
+  if (written === null) throw invalidConfig(`${path}.subnet: ${JSON.stringify(raw.subnet)} is not a CIDR`);
+  const { family, cidr: subnet } = written;
+  if (written.value !== subnet.base)
     throw invalidConfig(
-      `${path}.subnet: ${formatCidr(subnet)} has host bits set (the network is ${formatIp(network)}/${subnet.prefixLength})`,
+      `${path}.subnet: ${formatInterface(written)} has host bits set (the network is ${formatCidr(subnet)})`,
     );
-  const bits = version === 4 ? 32 : 128;
   // Like host-local: a /31 or /32 (/127, /128) leaves nothing once network and broadcast are excluded.
-  if (subnet.prefixLength > bits - 2)
+  if (subnet.prefix > bitsOf(family) - 2)
     throw invalidConfig(`${path}.subnet: ${formatCidr(subnet)} is too small to allocate from`);
-  const last = lastOf(subnet);
-  const firstHost = network.value + 1n;
-  const lastHost = version === 4 ? last.value - 1n : last.value;
+  const firstHost = subnet.base + 1n;
+  const lastHost = family === 4 ? lastOf(subnet) - 1n : lastOf(subnet);
 
   const start = addressIn(raw, 'rangeStart', subnet, path)?.value ?? firstHost;
   const end = addressIn(raw, 'rangeEnd', subnet, path)?.value ?? lastHost;
   const gateway = addressIn(raw, 'gateway', subnet, path)?.value ?? firstHost;
-  const at = (value: bigint) => formatIp({ version, value });
+  const at = (value: bigint) => formatIp(family, value);
   if (start < firstHost || start > lastHost)
     throw invalidConfig(`${path}.rangeStart: ${at(start)} is the network or broadcast address`);
   if (end < firstHost || end > lastHost)
     throw invalidConfig(`${path}.rangeEnd: ${at(end)} is the network or broadcast address`);
   if (start > end) throw invalidConfig(`${path}: rangeStart ${at(start)} is after rangeEnd ${at(end)}`);
   return {
-    version,
+    family,
     subnet,
     start,
     end,
@@ -85,7 +84,7 @@ export function parseRange(raw: unknown, path: string): ParsedRange {
 }
 
 const overlaps = (a: ParsedRange, b: ParsedRange) =>
-  a.version === b.version && a.start <= b.end && b.start <= a.end;
+  a.family === b.family && a.start <= b.end && b.start <= a.end;
 
 const describe = (r: ParsedRange) => `${r.spec.rangeStart}-${r.spec.rangeEnd}`;
 
@@ -95,8 +94,7 @@ export function parseRangeSet(raw: unknown, path: string): ParsedRangeSet {
   if (raw.length > MAX_RANGES_PER_SET) throw invalidConfig(`${path}: more than ${MAX_RANGES_PER_SET} ranges`);
   const set = raw.map((r, i) => parseRange(r, `${path}[${i}]`));
   const first = set[0]!;
-  if (set.some((r) => r.version !== first.version))
-    throw invalidConfig(`${path}: mixes IPv4 and IPv6 ranges`);
+  if (set.some((r) => r.family !== first.family)) throw invalidConfig(`${path}: mixes IPv4 and IPv6 ranges`);
   for (const [i, a] of set.entries())
     for (const b of set.slice(i + 1))
       if (overlaps(a, b)) throw invalidConfig(`${path}: ranges ${describe(a)} and ${describe(b)} overlap`);
@@ -121,7 +119,7 @@ export function checkRangeSets(sets: readonly ParsedRangeSet[], path: string): v
 /** The index of the set with a range (start..end) that holds `ip`, or -1. */
 export function rangeSetIndexOf(sets: readonly ParsedRangeSet[], ip: IpAddress): number {
   return sets.findIndex((set) =>
-    set.some((r) => r.version === ip.version && r.start <= ip.value && ip.value <= r.end),
+    set.some((r) => r.family === ip.family && r.start <= ip.value && ip.value <= r.end),
   );
 }
 

@@ -3,8 +3,8 @@
 // prevResult addresses are read for CHECK.
 
 import t from 'tap';
+import { formatInterface } from '../ipam/cidr.js';
 import { CniError } from './errors.js';
-import { formatCidr } from './ip.js';
 import { type IpamResult, prevResultAddresses, resultJson, versionJson } from './result.js';
 
 const dualStack: IpamResult = {
@@ -111,7 +111,7 @@ t.test('prevResult addresses are read from any version, with interface indexes o
       { address: 'FD00::5/64' },
     ],
   };
-  t.same(prevResultAddresses(prev).map(formatCidr), ['10.22.0.12/16', 'fd00::5/64']);
+  t.same(prevResultAddresses(prev).map(formatInterface), ['10.22.0.12/16', 'fd00::5/64']);
   t.same(prevResultAddresses({ cniVersion: '1.1.0' }), [], 'no ips');
   const failure = (v: unknown) => {
     try {

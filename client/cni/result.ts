@@ -3,9 +3,9 @@
 // `"version": "4"|"6"` in each ip; route fields beyond dst and gw (mtu, advmss, priority, table, scope)
 // exist from 1.1.0 on and are left out below it. Empty routes and dns are left out, as libcni does.
 
+import { type InterfaceAddress, parseInterface, parseOrNull } from '../ipam/cidr.js';
 import type { AllocatedAddress } from './allocator.js';
 import { invalidConfig, isObject } from './fields.js';
-import { type Cidr, parseCidr } from './ip.js';
 import { atLeast, SUPPORTED_VERSIONS, type SupportedVersion } from './version.js';
 
 export interface Route {
@@ -80,12 +80,13 @@ export function versionJson(cniVersion: string): Record<string, unknown> {
  * The addresses listed in a prevResult (any supported version: all keep `ips[].address` in CIDR form).
  * CHECK compares them with what netcd holds.
  */
-export function prevResultAddresses(prevResult: unknown): Cidr[] {
+export function prevResultAddresses(prevResult: unknown): InterfaceAddress[] {
   if (!isObject(prevResult)) throw invalidConfig('prevResult: must be an object (the result of the ADD)');
   const ips = prevResult.ips ?? [];
   if (!Array.isArray(ips)) throw invalidConfig('prevResult.ips: must be an array');
   return ips.map((ip, i) => {
-    const address = isObject(ip) && typeof ip.address === 'string' ? parseCidr(ip.address) : null;
+    const address =
+      isObject(ip) && typeof ip.address === 'string' ? parseOrNull(parseInterface, ip.address) : null;
     if (address === null)
       throw invalidConfig(`prevResult.ips[${i}].address: must be an address in CIDR form`);
     return address;

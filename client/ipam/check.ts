@@ -105,7 +105,9 @@ function capacity(pool: Pool): number {
   let n = pool.rangeEnd - pool.rangeStart + 1n;
   if (pool.gateway !== undefined && usableIgnoringGateway(pool, pool.gateway)) n -= 1n;
   for (const r of pool.excluded) {
+    // biome-ignore lint/complexity/useMathMinMax: bigints (Math.max takes numbers only)
     const from = r.from > pool.rangeStart ? r.from : pool.rangeStart;
+    // biome-ignore lint/complexity/useMathMinMax: bigints
     const to = r.to < pool.rangeEnd ? r.to : pool.rangeEnd;
     if (to >= from) n -= to - from + 1n;
   }
@@ -189,7 +191,6 @@ export async function checkIpam(client: Netcd, ipam: Ipam): Promise<IpamReport> 
  */
 export async function repairIpam(
   client: Netcd,
-  ipam: Ipam,
   report: IpamReport,
 ): Promise<{ repaired: number; skipped: number }> {
   let repaired = 0;

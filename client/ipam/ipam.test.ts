@@ -167,7 +167,7 @@ t.test('IPAM on a netcd member', async (t) => {
         `leak ${a.address}`,
         `orphan ${b.address}`,
       ]);
-      const fixed = await repairIpam(client, n, report);
+      const fixed = await repairIpam(client, report);
       t.same(fixed, { repaired: 3, skipped: 0 });
       const after = await checkIpam(client, n);
       t.same(after.findings, []);
