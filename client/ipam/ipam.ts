@@ -17,7 +17,6 @@ import { type Compare, compare, type Op, op } from '../txn.js';
 import type { KeyValue } from '../wire.js';
 import {
   type AddressDoc,
-  type AddressMap,
   addressAt,
   type BlockDoc,
   blockedReason,
@@ -123,6 +122,13 @@ export class Ipam {
   private readonly pools = new Map<string, Pool>();
   /** Pool → the keys of the blocks this node has claimed in it. */
   private readonly affinity = new Map<string, string[]>();
+  /**
+   * Block key → its address keys as last seen, kept current by this allocator's own writes and by
+   * the fresh copy every failed txn returns. Only a suggestion, like any read here: a stale entry
+   * makes the deciding txn fail, never succeed wrongly. A long-lived allocator working in its own
+   * blocks thus needs one round trip per allocation.
+   */
+  private readonly blockCache = new Map<string, Map<number, { doc: AddressDoc; modRevision: number }>>();
   /** Compare-and-swap attempts that lost to a concurrent writer and were retried. */
   conflicts = 0;
 
@@ -256,7 +262,9 @@ export class Ipam {
     if (poolNames.length === 0) throw new IpamError('POOL_NOT_FOUND', 'no pool given');
     const pools = await Promise.all(poolNames.map((n) => this.getPool(n)));
     const handleKey = this.keys.handle(h);
-    let handle = decode<HandleDoc>((await this.client.get(handleKey, { serializable: true })).kvs[0]);
+    // Assumed absent at first (the common case: a new attachment): if it exists, the deciding txn
+    // fails on the handle's revision and returns it, and the next round finds what it holds.
+    let handle: Versioned<HandleDoc> | undefined;
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       o.signal?.throwIfAborted();
       const held = handle?.doc.addresses.find((a) => poolNames.includes(a.pool));
@@ -354,6 +362,9 @@ export class Ipam {
     const affinityKey = this.keys.affinity(this.node, pool.name, name);
     const ordinal = freeOrdinals(new Map(), cidr, pool, 0, 0)[0] as number;
     const doc: BlockDoc = { cidr: formatCidr(cidr), affinity: this.node };
+    // A block about to be created has no address keys: the cache starts empty (a failed claim
+    // replaces it with what the block really holds).
+    this.blockCache.set(blockKey, new Map());
     const r = await this.commit(
       pool,
       cidr,
@@ -403,16 +414,12 @@ export class Ipam {
     throw new IpamError('CONFLICT', `gave up after ${this.maxAttempts} conflicting attempts`);
   }
 
-  private async readAddresses(pool: Pool, name: string): Promise<AddressMap> {
+  private async readAddresses(
+    pool: Pool,
+    name: string,
+  ): Promise<Map<number, { doc: AddressDoc; modRevision: number }>> {
     const prefix = this.keys.addresses(pool.name, name);
-    const res = await this.client.get(prefix, { prefix: true, serializable: true });
-    const out = new Map<number, { doc: AddressDoc; modRevision: number }>();
-    for (const kv of res.kvs)
-      out.set(Number(kv.key.toString().slice(prefix.length)), {
-        doc: JSON.parse(kv.value.toString()) as AddressDoc,
-        modRevision: kv.modRevision,
-      });
-    return out;
+    return addressMap(prefix, (await this.client.get(prefix, { prefix: true, serializable: true })).kvs);
   }
 
   /**
@@ -424,7 +431,8 @@ export class Ipam {
     const name = blockKey.slice(this.keys.blocks(pool.name).length);
     const cidr = parseCidr(name.replace('-', '/'));
     for (let tries = 0; tries < this.maxAttempts; tries++) {
-      const addresses = await this.readAddresses(pool, name);
+      const addresses = this.blockCache.get(blockKey) ?? (await this.readAddresses(pool, name));
+      this.blockCache.set(blockKey, addresses);
       const free = freeOrdinals(addresses, cidr, pool, Date.now(), this.cooldownMs);
       if (free.length === 0) return 'full';
       const pick = tries === 0 ? 0 : Math.floor(Math.random() * Math.min(free.length, PICK_AMONG));
@@ -474,11 +482,18 @@ export class Ipam {
         op.put(ctx.handleKey, json(handle)),
         ...ops,
       ],
-      failure: [op.get(ctx.handleKey)],
+      failure: [op.get(ctx.handleKey), op.get(this.keys.addresses(pool.name, name), { prefix: true })],
     });
-    if (res.succeeded) return { ok: record };
-    const got = res.responses[0];
-    const current = decode<HandleDoc>(got?.kind === 'get' ? got.get.kvs[0] : undefined);
+    if (res.succeeded) {
+      this.blockCache
+        .get(blockKey)
+        ?.set(ordinal, { doc: { h: ctx.handleKey }, modRevision: res.header.revision });
+      return { ok: record };
+    }
+    const [gotHandle, gotAddresses] = res.responses;
+    if (gotAddresses?.kind === 'get')
+      this.blockCache.set(blockKey, addressMap(this.keys.addresses(pool.name, name), gotAddresses.get.kvs));
+    const current = decode<HandleDoc>(gotHandle?.kind === 'get' ? gotHandle.get.kvs[0] : undefined);
     if ((current?.modRevision ?? 0) !== ctx.handleRev) return { handle: current };
     return 'taken';
   }
@@ -503,7 +518,13 @@ export class Ipam {
         ops.push(this.cooldownMs > 0 ? op.put(key, json({ r: now } satisfies AddressDoc)) : op.delete(key));
       }
       const res = await this.client.commitTxn({ compares, success: ops, failure: [] });
-      if (res.succeeded) return handle.doc.addresses.length;
+      if (res.succeeded) {
+        for (const a of handle.doc.addresses)
+          this.blockCache
+            .get(this.keys.block(a.pool, a.block))
+            ?.set(a.ordinal, { doc: { r: now }, modRevision: this.cooldownMs > 0 ? res.header.revision : 0 });
+        return handle.doc.addresses.length;
+      }
       this.conflicts += 1;
     }
     throw new IpamError('CONFLICT', `gave up after ${this.maxAttempts} conflicting attempts`);
@@ -549,4 +570,17 @@ function samePool(a: Pool, b: Pool): boolean {
     json(a.excluded.map((r) => [String(r.from), String(r.to)])) ===
       json(b.excluded.map((r) => [String(r.from), String(r.to)]))
   );
+}
+
+function addressMap(
+  prefix: string,
+  kvs: readonly KeyValue[],
+): Map<number, { doc: AddressDoc; modRevision: number }> {
+  const out = new Map<number, { doc: AddressDoc; modRevision: number }>();
+  for (const kv of kvs)
+    out.set(Number(kv.key.toString().slice(prefix.length)), {
+      doc: JSON.parse(kv.value.toString()) as AddressDoc,
+      modRevision: kv.modRevision,
+    });
+  return out;
 }
