@@ -12,40 +12,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { type Exit, runProcess } from './testing/run-process.js';
 
 const run = promisify(execFile);
 const PLUGIN_BIN = fileURLToPath(new URL('../../bin/netcd-ipam', import.meta.url));
 const NETCD_BIN = fileURLToPath(new URL('../../bin/netcd', import.meta.url));
 const CNI_DIR = '/usr/lib/cni';
 
-interface Exit {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 function runIn(ns: string, cmd: string[], env: Record<string, string> = {}, stdin = ''): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, ...cmd], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    // A command that never reads stdin (ping) may exit before the write lands; the EPIPE that follows
-    // says nothing about the command, whose exit code is what the test checks.
-    child.stdin.once('error', () => {});
-    child.stdin.end(stdin);
-  });
+  return runProcess('ip', ['netns', 'exec', ns, ...cmd], { ...process.env, ...env }, stdin, 60_000);
 }
 
 t.test('bridge + netcd-ipam wire two namespaces that ping each other', async (t) => {

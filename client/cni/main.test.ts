@@ -2,42 +2,19 @@
 // the config on stdin, the answer on stdout. Proves VERSION, the error JSON of a bad config, that an
 // unreachable netcd is a CNI error and not a crash, and that a symlink under another name works.
 
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { freeLoopbackPorts } from '../../test/ports.js';
+import { type Exit, runProcess } from './testing/run-process.js';
 
 const PLUGIN_BIN = fileURLToPath(new URL('../../bin/netcd-ipam', import.meta.url));
 
-interface Exit {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the plugin with only PATH and `env` set, as runtimes do (no NODE_OPTIONS from the test runner). */
 function runPluginProcess(bin: string, env: Record<string, string>, stdin: string): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, [], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin);
-  });
+  return runProcess(bin, [], { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdin, 30_000);
 }
 
 const VERSION_ANSWER =
